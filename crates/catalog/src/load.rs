@@ -1,0 +1,354 @@
+//! Reads the snapshot in a fixed set of batched queries — one per kind of catalog object, never
+//! one per table — pipelined on one connection inside one REPEATABLE READ, READ ONLY
+//! transaction, so the pieces are consistent with each other and nothing can be written.
+
+use std::collections::HashMap;
+
+use anyhow::{bail, Context, Result};
+use tokio_postgres::{Client, Row};
+
+use crate::snapshot::*;
+
+/// Schemas that belong to PostgreSQL or to the platform (Supabase and common extensions), not
+/// to the application: never audited by default.
+pub const PLATFORM_SCHEMAS: &[&str] = &[
+    "information_schema",
+    "auth",
+    "storage",
+    "realtime",
+    "_realtime",
+    "extensions",
+    "graphql",
+    "graphql_public",
+    "vault",
+    "pgsodium",
+    "pgsodium_masks",
+    "pgbouncer",
+    "supabase_functions",
+    "supabase_migrations",
+    "net",
+    "cron",
+    "_analytics",
+    "pgtle",
+    "tiger",
+    "topology",
+    "tenantguard_quarantine",
+];
+
+#[derive(Debug, Clone, Default)]
+pub struct SnapshotOptions {
+    /// Restrict the audit to these schemas (`--schemas`); empty = every user schema.
+    pub schemas: Vec<String>,
+}
+
+/// The schemas to audit: the requested ones (each must exist), or every schema that is not
+/// PostgreSQL's or the platform's.
+pub async fn audited_schemas(client: &Client, requested: &[String]) -> Result<Vec<String>> {
+    let rows = client
+        .query(
+            "SELECT nspname::text FROM pg_namespace \
+             WHERE nspname !~ '^pg_' AND nspname <> 'information_schema' ORDER BY 1",
+            &[],
+        )
+        .await
+        .context("listing schemas")?;
+    let existing: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    if requested.is_empty() {
+        return Ok(existing
+            .into_iter()
+            .filter(|s| !PLATFORM_SCHEMAS.contains(&s.as_str()))
+            .collect());
+    }
+    for s in requested {
+        if !existing.contains(s) {
+            bail!("schema {s:?} given in --schemas does not exist in this database");
+        }
+    }
+    Ok(requested.to_vec())
+}
+
+const META: &str = "SELECT current_user::text, current_database()::text, \
+    current_setting('server_version'), current_setting('server_version_num')::int4, \
+    r.rolsuper OR r.rolbypassrls FROM pg_roles r WHERE r.rolname = current_user";
+
+const RELATIONS: &str = "
+SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text,
+       pg_get_userbyid(c.relowner)::text, c.relrowsecurity, c.relforcerowsecurity, c.relispartition,
+       coalesce(c.reloptions, '{}')::text[],
+       CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid) END,
+       c.reltuples::float8,
+       ARRAY(SELECT pn.nspname::text FROM pg_inherits i JOIN pg_class pc ON pc.oid = i.inhparent
+             JOIN pg_namespace pn ON pn.oid = pc.relnamespace WHERE i.inhrelid = c.oid ORDER BY i.inhseqno),
+       ARRAY(SELECT pc.relname::text FROM pg_inherits i JOIN pg_class pc ON pc.oid = i.inhparent
+             WHERE i.inhrelid = c.oid ORDER BY i.inhseqno),
+       EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+               AND d.deptype = 'e')
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND n.nspname = ANY($1)
+ORDER BY n.nspname, c.relname";
+
+const COLUMNS: &str = "
+SELECT a.attrelid, a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+       a.atthasdef, a.attnum::int4
+FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+  AND n.nspname = ANY($1)
+ORDER BY a.attrelid, a.attnum";
+
+const CONSTRAINTS: &str = "
+SELECT co.conrelid, co.conname::text, co.contype::text, co.convalidated,
+       ARRAY(SELECT a.attname::text FROM unnest(co.conkey) WITH ORDINALITY k(attnum, ord)
+             JOIN pg_attribute a ON a.attrelid = co.conrelid AND a.attnum = k.attnum ORDER BY k.ord),
+       fn.nspname::text, fc.relname::text,
+       ARRAY(SELECT a.attname::text FROM unnest(co.confkey) WITH ORDINALITY k(attnum, ord)
+             JOIN pg_attribute a ON a.attrelid = co.confrelid AND a.attnum = k.attnum ORDER BY k.ord),
+       co.confdeltype::text, co.confupdtype::text, pg_get_constraintdef(co.oid)
+FROM pg_constraint co JOIN pg_class c ON c.oid = co.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_class fc ON fc.oid = co.confrelid LEFT JOIN pg_namespace fn ON fn.oid = fc.relnamespace
+WHERE co.contype IN ('p', 'u', 'f', 'c', 'x') AND n.nspname = ANY($1)
+ORDER BY co.conrelid, co.conname";
+
+const INDEXES: &str = "
+SELECT i.indrelid, ic.relname::text, i.indisunique, i.indisprimary, i.indpred IS NOT NULL,
+       i.indisvalid,
+       ARRAY(SELECT coalesce(a.attname::text, '') FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, ord)
+             LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum AND k.attnum > 0
+             WHERE k.ord <= i.indnkeyatts ORDER BY k.ord),
+       am.amname::text, pg_get_indexdef(i.indexrelid)
+FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_class c ON c.oid = i.indrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_am am ON am.oid = ic.relam
+WHERE n.nspname = ANY($1)
+ORDER BY i.indrelid, ic.relname";
+
+const POLICIES: &str = "
+SELECT p.polrelid, p.polname::text, p.polcmd::text, p.polpermissive,
+       CASE WHEN p.polroles = '{0}'::oid[] THEN ARRAY['public']
+            ELSE ARRAY(SELECT r.rolname::text FROM pg_roles r WHERE r.oid = ANY(p.polroles) ORDER BY 1) END,
+       pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid)
+FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = ANY($1)
+ORDER BY p.polrelid, p.polname";
+
+// Effective grants, defaults included (a NULL relacl means the owner's default rights).
+const GRANTS: &str = "
+SELECT c.oid, CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee)::text END,
+       a.privilege_type::text
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace,
+     aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND n.nspname = ANY($1)
+ORDER BY c.oid, 2, 3";
+
+const ROLES: &str = "
+SELECT r.rolname::text, r.rolcanlogin, r.rolsuper, r.rolbypassrls, r.rolinherit,
+       ARRAY(SELECT g.rolname::text FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+             WHERE m.member = r.oid ORDER BY 1)
+FROM pg_roles r ORDER BY 1";
+
+// Every non-system schema: policies call helpers in `auth` and other platform schemas.
+const FUNCTIONS: &str = "
+SELECT p.oid, n.nspname::text, p.proname::text, pg_get_function_identity_arguments(p.oid),
+       coalesce(pg_get_function_result(p.oid), ''), l.lanname::text, p.prosecdef,
+       p.provolatile::text, coalesce(p.proconfig, '{}')::text[], coalesce(p.prosrc, ''),
+       pg_get_userbyid(p.proowner)::text,
+       ARRAY(SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee)::text END
+             FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+             WHERE a.privilege_type = 'EXECUTE' ORDER BY 1),
+       EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+               AND d.deptype = 'e')
+FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_language l ON l.oid = p.prolang
+WHERE n.nspname !~ '^pg_' AND n.nspname <> 'information_schema' AND p.prokind IN ('f', 'p')
+ORDER BY 2, 3, 4";
+
+/// Reads the whole snapshot. The caller's client must not be inside a transaction.
+pub async fn load_snapshot(client: &Client, options: &SnapshotOptions) -> Result<Snapshot> {
+    client
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .await
+        .context("starting a read-only transaction")?;
+    let result = load_in_transaction(client, options).await;
+    // Read-only either way; ROLLBACK also ends a transaction aborted by an error.
+    let _ = client.batch_execute("ROLLBACK").await;
+    result
+}
+
+async fn load_in_transaction(client: &Client, options: &SnapshotOptions) -> Result<Snapshot> {
+    let schemas = audited_schemas(client, &options.schemas).await?;
+    let p: &[&(dyn tokio_postgres::types::ToSql + Sync)] = &[&schemas];
+    // tokio-postgres pipelines concurrent queries on one connection: one round trip's latency.
+    let (meta, relations, columns, constraints, indexes, policies, grants, roles, functions) = tokio::try_join!(
+        query(client, "session", META, &[]),
+        query(client, "relations", RELATIONS, p),
+        query(client, "columns", COLUMNS, p),
+        query(client, "constraints", CONSTRAINTS, p),
+        query(client, "indexes", INDEXES, p),
+        query(client, "policies", POLICIES, p),
+        query(client, "grants", GRANTS, p),
+        query(client, "roles", ROLES, &[]),
+        query(client, "functions", FUNCTIONS, &[]),
+    )?;
+    let meta = meta
+        .first()
+        .context("the current role is not visible in pg_roles")?;
+
+    let mut rels: Vec<Relation> = relations
+        .iter()
+        .filter_map(|r| {
+            Some(Relation {
+                oid: r.get(0),
+                schema: r.get(1),
+                name: r.get(2),
+                kind: RelationKind::from_relkind(r.get::<_, &str>(3))?,
+                owner: r.get(4),
+                rls_enabled: r.get(5),
+                rls_forced: r.get(6),
+                is_partition: r.get(7),
+                options: r.get(8),
+                view_definition: r.get(9),
+                estimated_rows: r.get(10),
+                parents: r
+                    .get::<_, Vec<String>>(11)
+                    .into_iter()
+                    .zip(r.get::<_, Vec<String>>(12))
+                    .map(|(s, n)| QualifiedName::new(s, n))
+                    .collect(),
+                from_extension: r.get(13),
+                columns: vec![],
+                constraints: vec![],
+                indexes: vec![],
+                policies: vec![],
+                grants: vec![],
+            })
+        })
+        .collect();
+    let by_oid: HashMap<u32, usize> = rels.iter().enumerate().map(|(i, r)| (r.oid, i)).collect();
+    let rel_of = |row: &Row| by_oid.get(&row.get::<_, u32>(0)).copied();
+
+    for r in &columns {
+        if let Some(i) = rel_of(r) {
+            rels[i].columns.push(Column {
+                name: r.get(1),
+                type_name: r.get(2),
+                not_null: r.get(3),
+                has_default: r.get(4),
+                position: r.get(5),
+            });
+        }
+    }
+    for r in &constraints {
+        let Some(i) = rel_of(r) else { continue };
+        let kind = match r.get::<_, &str>(2) {
+            "p" => ConstraintKind::PrimaryKey,
+            "u" => ConstraintKind::Unique,
+            "f" => ConstraintKind::ForeignKey,
+            "c" => ConstraintKind::Check,
+            _ => ConstraintKind::Exclusion,
+        };
+        let foreign_key = (kind == ConstraintKind::ForeignKey).then(|| ForeignKey {
+            references: QualifiedName::new(
+                r.get::<_, Option<String>>(5).unwrap_or_default(),
+                r.get::<_, Option<String>>(6).unwrap_or_default(),
+            ),
+            referenced_columns: r.get(7),
+            on_delete: FkAction::from_code(r.get(8)),
+            on_update: FkAction::from_code(r.get(9)),
+        });
+        rels[i].constraints.push(Constraint {
+            name: r.get(1),
+            kind,
+            validated: r.get(3),
+            columns: r.get(4),
+            definition: r.get(10),
+            foreign_key,
+        });
+    }
+    for r in &indexes {
+        if let Some(i) = rel_of(r) {
+            rels[i].indexes.push(Index {
+                name: r.get(1),
+                unique: r.get(2),
+                primary: r.get(3),
+                partial: r.get(4),
+                valid: r.get(5),
+                columns: r
+                    .get::<_, Vec<String>>(6)
+                    .into_iter()
+                    .map(|c| (!c.is_empty()).then_some(c))
+                    .collect(),
+                method: r.get(7),
+                definition: r.get(8),
+            });
+        }
+    }
+    for r in &policies {
+        if let Some(i) = rel_of(r) {
+            rels[i].policies.push(Policy {
+                name: r.get(1),
+                command: PolicyCommand::from_code(r.get(2)),
+                permissive: r.get(3),
+                roles: r.get(4),
+                using: r.get(5),
+                with_check: r.get(6),
+            });
+        }
+    }
+    for r in &grants {
+        if let Some(i) = rel_of(r) {
+            rels[i].grants.push(Grant {
+                grantee: r.get(1),
+                privilege: r.get(2),
+            });
+        }
+    }
+
+    Ok(Snapshot {
+        format: SNAPSHOT_FORMAT,
+        current_user: meta.get(0),
+        database: meta.get(1),
+        server_version: meta.get(2),
+        server_version_num: meta.get(3),
+        current_user_bypasses_rls: meta.get(4),
+        schemas,
+        relations: rels,
+        roles: roles
+            .iter()
+            .map(|r| Role {
+                name: r.get(0),
+                can_login: r.get(1),
+                superuser: r.get(2),
+                bypass_rls: r.get(3),
+                inherit: r.get(4),
+                member_of: r.get(5),
+            })
+            .collect(),
+        functions: functions
+            .iter()
+            .map(|r| Function {
+                oid: r.get(0),
+                schema: r.get(1),
+                name: r.get(2),
+                identity_arguments: r.get(3),
+                result_type: r.get(4),
+                language: r.get(5),
+                security_definer: r.get(6),
+                volatility: r.get(7),
+                config: r.get(8),
+                body: r.get(9),
+                owner: r.get(10),
+                execute_grantees: r.get(11),
+                from_extension: r.get(12),
+            })
+            .collect(),
+    })
+}
+
+async fn query(
+    client: &Client,
+    what: &str,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Vec<Row>> {
+    client
+        .query(sql, params)
+        .await
+        .with_context(|| format!("reading {what} from the catalog"))
+}

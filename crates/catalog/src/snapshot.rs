@@ -1,0 +1,344 @@
+//! The catalog snapshot: plain serde data, written by `tenantguard snapshot --out` and read
+//! back by `audit --snapshot`. Field names are part of that file format: extend, never rename.
+
+use serde::{Deserialize, Serialize};
+
+/// Bumped only on incompatible changes to the file format.
+pub const SNAPSHOT_FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub format: u32,
+    pub server_version: String,
+    pub server_version_num: i32,
+    pub database: String,
+    /// The role the snapshot (and the data scan) ran as, and whether RLS applies to it.
+    pub current_user: String,
+    pub current_user_bypasses_rls: bool,
+    /// The schemas that were audited (the user's, minus PostgreSQL's and the platform's own).
+    pub schemas: Vec<String>,
+    pub relations: Vec<Relation>,
+    pub roles: Vec<Role>,
+    pub functions: Vec<Function>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RelationKind {
+    Table,
+    PartitionedTable,
+    View,
+    MaterializedView,
+    ForeignTable,
+}
+
+impl RelationKind {
+    pub fn from_relkind(relkind: &str) -> Option<Self> {
+        Some(match relkind {
+            "r" => Self::Table,
+            "p" => Self::PartitionedTable,
+            "v" => Self::View,
+            "m" => Self::MaterializedView,
+            "f" => Self::ForeignTable,
+            _ => return None,
+        })
+    }
+
+    /// Tables hold rows of their own (a partitioned table's rows live in its partitions).
+    pub fn is_table(self) -> bool {
+        matches!(self, Self::Table | Self::PartitionedTable)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct QualifiedName {
+    pub schema: String,
+    pub name: String,
+}
+
+impl QualifiedName {
+    pub fn new(schema: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            schema: schema.into(),
+            name: name.into(),
+        }
+    }
+
+    /// `schema.name` with each part quoted only where PostgreSQL needs it.
+    pub fn sql(&self) -> String {
+        format!("{}.{}", quote_ident(&self.schema), quote_ident(&self.name))
+    }
+}
+
+impl std::fmt::Display for QualifiedName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.schema, self.name)
+    }
+}
+
+/// Quotes an identifier the way `quote_ident()` does: only when it is not a plain lower-case name.
+/// (Keywords are quoted too, conservatively, for the few that commonly name columns.)
+pub fn quote_ident(ident: &str) -> String {
+    let plain = !ident.is_empty()
+        && ident
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && ident
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !matches!(
+            ident,
+            "user"
+                | "order"
+                | "group"
+                | "table"
+                | "select"
+                | "where"
+                | "from"
+                | "to"
+                | "end"
+                | "default"
+                | "check"
+                | "column"
+                | "limit"
+                | "offset"
+                | "primary"
+                | "references"
+        );
+    if plain {
+        ident.to_string()
+    } else {
+        format!("\"{}\"", ident.replace('"', "\"\""))
+    }
+}
+
+/// A string literal, for values spliced into suggested fix SQL.
+pub fn quote_literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Relation {
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    pub kind: RelationKind,
+    pub owner: String,
+    pub rls_enabled: bool,
+    pub rls_forced: bool,
+    pub is_partition: bool,
+    /// Partition parent or inheritance parents.
+    pub parents: Vec<QualifiedName>,
+    /// `reloptions`, e.g. `security_invoker=true` on a view.
+    pub options: Vec<String>,
+    pub view_definition: Option<String>,
+    /// The planner's estimate (`reltuples`); -1 when never analysed.
+    pub estimated_rows: f64,
+    /// Created by an extension (its objects are the extension's business, not the user's).
+    pub from_extension: bool,
+    pub columns: Vec<Column>,
+    pub constraints: Vec<Constraint>,
+    pub indexes: Vec<Index>,
+    pub policies: Vec<Policy>,
+    pub grants: Vec<Grant>,
+}
+
+impl Relation {
+    pub fn qualified_name(&self) -> QualifiedName {
+        QualifiedName::new(&self.schema, &self.name)
+    }
+
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    pub fn foreign_keys(&self) -> impl Iterator<Item = (&Constraint, &ForeignKey)> {
+        self.constraints
+            .iter()
+            .filter_map(|c| c.foreign_key.as_ref().map(|fk| (c, fk)))
+    }
+
+    pub fn primary_key(&self) -> Option<&Constraint> {
+        self.constraints
+            .iter()
+            .find(|c| c.kind == ConstraintKind::PrimaryKey)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Column {
+    pub name: String,
+    /// `format_type()` of the column, e.g. `uuid`, `character varying(20)`.
+    pub type_name: String,
+    pub not_null: bool,
+    pub has_default: bool,
+    pub position: i32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConstraintKind {
+    PrimaryKey,
+    Unique,
+    ForeignKey,
+    Check,
+    Exclusion,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Constraint {
+    pub name: String,
+    pub kind: ConstraintKind,
+    pub columns: Vec<String>,
+    /// False for a constraint added `NOT VALID` and never validated: old rows were not checked.
+    pub validated: bool,
+    /// `pg_get_constraintdef()`.
+    pub definition: String,
+    pub foreign_key: Option<ForeignKey>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ForeignKey {
+    pub references: QualifiedName,
+    pub referenced_columns: Vec<String>,
+    pub on_delete: FkAction,
+    pub on_update: FkAction,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FkAction {
+    NoAction,
+    Restrict,
+    Cascade,
+    SetNull,
+    SetDefault,
+}
+
+impl FkAction {
+    pub fn from_code(code: &str) -> Self {
+        match code {
+            "r" => Self::Restrict,
+            "c" => Self::Cascade,
+            "n" => Self::SetNull,
+            "d" => Self::SetDefault,
+            _ => Self::NoAction,
+        }
+    }
+
+    pub fn sql(self) -> &'static str {
+        match self {
+            Self::NoAction => "NO ACTION",
+            Self::Restrict => "RESTRICT",
+            Self::Cascade => "CASCADE",
+            Self::SetNull => "SET NULL",
+            Self::SetDefault => "SET DEFAULT",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Index {
+    pub name: String,
+    /// Key columns in order; `None` for an expression.
+    pub columns: Vec<Option<String>>,
+    pub unique: bool,
+    pub primary: bool,
+    pub partial: bool,
+    /// False for a failed `CREATE INDEX CONCURRENTLY`: the planner never uses it.
+    pub valid: bool,
+    pub method: String,
+    pub definition: String,
+}
+
+impl Index {
+    pub fn leading_column(&self) -> Option<&str> {
+        self.columns.first().and_then(|c| c.as_deref())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyCommand {
+    All,
+    Select,
+    Insert,
+    Update,
+    Delete,
+}
+
+impl PolicyCommand {
+    pub fn from_code(code: &str) -> Self {
+        match code {
+            "r" => Self::Select,
+            "a" => Self::Insert,
+            "w" => Self::Update,
+            "d" => Self::Delete,
+            _ => Self::All,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Policy {
+    pub name: String,
+    pub command: PolicyCommand,
+    pub permissive: bool,
+    /// Role names; `public` when the policy applies to every role.
+    pub roles: Vec<String>,
+    /// `pg_get_expr(polqual)` / `pg_get_expr(polwithcheck)`.
+    pub using: Option<String>,
+    pub with_check: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Grant {
+    /// A role name, or `PUBLIC`.
+    pub grantee: String,
+    /// `SELECT`, `INSERT`, `UPDATE`, `DELETE`, `TRUNCATE`, `REFERENCES`, `TRIGGER`.
+    pub privilege: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Role {
+    pub name: String,
+    pub can_login: bool,
+    pub superuser: bool,
+    pub bypass_rls: bool,
+    pub inherit: bool,
+    /// Roles this role is a direct member of.
+    pub member_of: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Function {
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    pub identity_arguments: String,
+    pub result_type: String,
+    pub language: String,
+    pub security_definer: bool,
+    /// `i`mmutable, `s`table or `v`olatile.
+    pub volatility: String,
+    /// `proconfig`, e.g. `search_path=""`.
+    pub config: Vec<String>,
+    pub body: String,
+    pub owner: String,
+    /// Roles (or `PUBLIC`) holding EXECUTE.
+    pub execute_grantees: Vec<String>,
+    pub from_extension: bool,
+}
+
+impl Snapshot {
+    pub fn relation(&self, name: &QualifiedName) -> Option<&Relation> {
+        self.relations
+            .iter()
+            .find(|r| r.schema == name.schema && r.name == name.name)
+    }
+
+    pub fn role(&self, name: &str) -> Option<&Role> {
+        self.roles.iter().find(|r| r.name == name)
+    }
+}

@@ -1,0 +1,173 @@
+//! The audit pipeline: snapshot → tenant model → data scan → rules → report.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use tenantguard_catalog::{connect, load_snapshot, Snapshot, SnapshotOptions};
+use tenantguard_report::{AuditReport, DataScanSummary, ModelSummary, Summary};
+use tenantguard_rules::{checklist, run_rules, Context};
+use tenantguard_scan::{plan_scans, run_scans, ScanOptions, ScanOutcome};
+use tenantguard_tenant_model::{Tenancy, TenantModel};
+
+use crate::config::Config;
+
+pub enum Source {
+    Database(String),
+    SnapshotFile(PathBuf),
+}
+
+pub struct AuditOptions {
+    pub schemas: Vec<String>,
+    pub no_data: bool,
+    pub jobs: usize,
+    pub scan_timeout: Duration,
+    pub checklist: bool,
+}
+
+pub async fn take_snapshot(url: &str, schemas: &[String]) -> Result<Snapshot> {
+    let (client, target) = connect(url).await?;
+    load_snapshot(
+        &client,
+        &SnapshotOptions {
+            schemas: schemas.to_vec(),
+        },
+    )
+    .await
+    .with_context(|| format!("reading the catalog of {target}"))
+}
+
+pub fn read_snapshot_file(path: &PathBuf) -> Result<Snapshot> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read snapshot {}", path.display()))?;
+    let snapshot: Snapshot = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a tenantguard snapshot", path.display()))?;
+    if snapshot.format != tenantguard_catalog::SNAPSHOT_FORMAT {
+        anyhow::bail!(
+            "{} is snapshot format {}, this tenantguard reads format {}",
+            path.display(),
+            snapshot.format,
+            tenantguard_catalog::SNAPSHOT_FORMAT
+        );
+    }
+    Ok(snapshot)
+}
+
+pub async fn run_audit(
+    source: &Source,
+    config: &Config,
+    opts: &AuditOptions,
+) -> Result<AuditReport> {
+    let snapshot = match source {
+        Source::Database(url) => take_snapshot(url, &opts.schemas).await?,
+        Source::SnapshotFile(path) => read_snapshot_file(path)?,
+    };
+    let model = TenantModel::infer(&snapshot, &config.tenant)?;
+    let rules_config = config.rules_config()?;
+    let mut notes = vec![];
+    if let Some(why) = &model.unresolved {
+        notes.push(why.clone());
+    }
+
+    let skipped = match source {
+        Source::SnapshotFile(_) => Some("auditing an offline snapshot: the data checks (NULL, orphan and cross-tenant rows) need a database".to_string()),
+        Source::Database(_) if opts.no_data => Some("--no-data".to_string()),
+        Source::Database(_) if model.root.is_none() => Some("no tenant root".to_string()),
+        Source::Database(_) => None,
+    };
+    let scans = match (&skipped, source) {
+        (None, Source::Database(url)) => {
+            let tasks = plan_scans(&snapshot, &model);
+            let bar = progress_bar(tasks.len() as u64);
+            let progress_bar = bar.clone();
+            let options = ScanOptions {
+                jobs: opts.jobs,
+                statement_timeout: opts.scan_timeout,
+                progress: Some(Arc::new(move |done, _total, table: &str| {
+                    progress_bar.set_position(done as u64);
+                    progress_bar.set_message(table.to_string());
+                })),
+                ..ScanOptions::default()
+            };
+            let report =
+                run_scans(url, tasks, !snapshot.current_user_bypasses_rls, &options).await?;
+            bar.finish_and_clear();
+            if report.rls_may_hide_rows {
+                notes.push(format!(
+                    "role {} is subject to RLS (neither superuser nor BYPASSRLS): data counts on tables with RLS that it does not own may be incomplete; audit as the table owner or a BYPASSRLS role",
+                    snapshot.current_user
+                ));
+            }
+            Some(report)
+        }
+        _ => None,
+    };
+    if let Some(why) = &skipped {
+        notes.push(format!("data checks skipped: {why}"));
+    }
+
+    let ctx = Context {
+        snapshot: &snapshot,
+        model: &model,
+        scans: scans.as_ref(),
+        config: &rules_config,
+    };
+    let findings = run_rules(&ctx);
+    let checklist = if opts.checklist {
+        checklist::evaluate(&ctx, &findings)
+    } else {
+        vec![]
+    };
+    let count = |f: fn(&Tenancy) -> bool| model.tables.values().filter(|t| f(t)).count();
+    let data_scan = match &scans {
+        Some(r) => DataScanSummary {
+            ran: true,
+            skipped_because: None,
+            statements: r.results.len(),
+            timed_out: r
+                .results
+                .iter()
+                .filter(|x| matches!(x.outcome, ScanOutcome::TimedOut { .. }))
+                .count(),
+            failed: r
+                .results
+                .iter()
+                .filter(|x| matches!(x.outcome, ScanOutcome::Failed { .. }))
+                .count(),
+            elapsed_ms: r.elapsed_ms,
+        },
+        None => DataScanSummary {
+            ran: false,
+            skipped_because: skipped,
+            ..Default::default()
+        },
+    };
+    Ok(AuditReport {
+        tool: "tenantguard".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        database: snapshot.database.clone(),
+        summary: Summary::from_findings(&findings, model.tables.len()),
+        findings,
+        data_scan,
+        model: ModelSummary {
+            root: model.root.as_ref().map(|r| r.table.to_string()),
+            direct: count(|t| matches!(t, Tenancy::Direct { .. })),
+            indirect: count(|t| matches!(t, Tenancy::Indirect { .. })),
+            global: count(|t| matches!(t, Tenancy::Global { .. })),
+        },
+        checklist,
+        notes,
+    })
+}
+
+/// A progress bar on stderr; indicatif draws nothing when stderr is not a terminal.
+fn progress_bar(len: u64) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("scanning {bar:30} {pos}/{len} {wide_msg}")
+            .expect("a valid template"),
+    );
+    bar
+}

@@ -1,0 +1,82 @@
+//! `tenantguard.toml`: found in the working directory or given with `--config`. Unknown keys
+//! are errors, so a typo never silently changes what is audited.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use tenantguard_catalog::FkAction;
+use tenantguard_rules::{registry, RulesConfig};
+use tenantguard_tenant_model::TenantConfig;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub tenant: TenantConfig,
+    #[serde(default)]
+    pub integrity: IntegrityConfig,
+    #[serde(default)]
+    pub rules: RulesSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntegrityConfig {
+    /// `cascade` (default), `restrict`, `no action`, `set null`, `set default`.
+    pub expected_on_delete: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulesSection {
+    #[serde(default)]
+    pub disable: Vec<String>,
+}
+
+impl Config {
+    /// `--config FILE`, else `./tenantguard.toml` if present, else defaults.
+    pub fn load(explicit: Option<&Path>) -> Result<(Config, Option<PathBuf>)> {
+        let path = match explicit {
+            Some(p) => Some(p.to_path_buf()),
+            None => Some(PathBuf::from("tenantguard.toml")).filter(|p| p.is_file()),
+        };
+        let Some(path) = path else {
+            return Ok((Config::default(), None));
+        };
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read config {}", path.display()))?;
+        let config: Config = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("invalid config {}: {}", path.display(), e.message()))?;
+        for id in &config.rules.disable {
+            if registry().iter().all(|r| r.id != id) {
+                bail!("invalid config {}: [rules] disable names unknown rule {id:?} (see `tenantguard rules`)", path.display());
+            }
+        }
+        config.rules_config()?;
+        Ok((config, Some(path)))
+    }
+
+    pub fn rules_config(&self) -> Result<RulesConfig> {
+        let expected_on_delete = match self
+            .integrity
+            .expected_on_delete
+            .as_deref()
+            .map(|s| s.to_ascii_lowercase().replace('_', " "))
+            .as_deref()
+        {
+            None | Some("cascade") => FkAction::Cascade,
+            Some("restrict") => FkAction::Restrict,
+            Some("no action") => FkAction::NoAction,
+            Some("set null") => FkAction::SetNull,
+            Some("set default") => FkAction::SetDefault,
+            Some(other) => bail!(
+                "[integrity] expected_on_delete = {other:?}: expected cascade, restrict, no action, set null or set default"
+            ),
+        };
+        Ok(RulesConfig {
+            expected_on_delete,
+            disabled: self.rules.disable.clone(),
+        })
+    }
+}

@@ -1,0 +1,285 @@
+//! The `tenantguard` command line. Exit codes: 0 nothing at or above `--fail-on`, 1 findings
+//! at or above it, 2 an error (printed as one line, never a panic), 130 interrupted.
+
+mod audit;
+mod config;
+mod demo;
+mod model_view;
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use tenantguard_rules::{registry, Severity};
+
+use crate::audit::{AuditOptions, Source};
+use crate::config::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "tenantguard",
+    version,
+    about = "Audit a multi-tenant PostgreSQL database for tenant isolation"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(clap::Args)]
+struct ConnectArgs {
+    /// A postgres:// URL or a libpq key=value string (sslmode=require/verify-full supported).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Audit only these schemas (comma-separated). Default: every user schema except
+    /// PostgreSQL's and the platform's own (auth, storage, realtime, extensions, …).
+    #[arg(long, value_delimiter = ',')]
+    schemas: Vec<String>,
+    /// tenantguard.toml to use (default: ./tenantguard.toml if it exists).
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct AuditArgs {
+    #[command(flatten)]
+    connect: ConnectArgs,
+    /// Audit a snapshot written by `tenantguard snapshot` instead of a live database
+    /// (the data checks are then skipped).
+    #[arg(long, conflicts_with = "database_url")]
+    snapshot: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// Exit 1 when a finding is at or above this severity.
+    #[arg(long, default_value = "high", value_parser = parse_severity)]
+    fail_on: Severity,
+    /// Skip the data scans (NULL, orphan and cross-tenant rows).
+    #[arg(long)]
+    no_data: bool,
+    /// How many tables to scan at once (one connection each).
+    #[arg(long, default_value_t = 4)]
+    jobs: usize,
+    /// Statement timeout of each data scan, e.g. 30s, 5m, 500ms; a table that hits it is
+    /// reported as data-scan-incomplete.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    scan_timeout: Duration,
+    /// Leave the suggested fix SQL out of the text report.
+    #[arg(long)]
+    no_fixes: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Audit a database: tenant model, data and schema integrity.
+    Audit(AuditArgs),
+    /// Write the catalog snapshot as JSON (for `audit --snapshot`).
+    Snapshot {
+        #[command(flatten)]
+        connect: ConnectArgs,
+        /// Output file (default: stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Print the inferred tenant model and why, to check it before trusting an audit.
+    Model {
+        #[command(flatten)]
+        connect: ConnectArgs,
+        #[arg(long, conflicts_with = "database_url")]
+        snapshot: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Start a throwaway PostgreSQL, load the seed's clinic database and audit it.
+    Demo {
+        /// Leave the cluster running (until Ctrl-C) and print its URL.
+        #[arg(long)]
+        keep: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// List every rule.
+    Rules,
+    /// Print a rule's documentation.
+    Explain { rule: String },
+}
+
+fn parse_severity(s: &str) -> Result<Severity, String> {
+    Severity::parse(&s.to_ascii_lowercase())
+        .ok_or_else(|| format!("{s:?} is not one of critical, high, medium, low, info"))
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map(|i| s.split_at(i))
+        .unwrap_or((s, "s"));
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 30s, 5m or 500ms"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" | "" => n,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use ms, s, m or h)")),
+    };
+    if secs <= 0.0 {
+        return Err("the timeout must be positive".into());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(async {
+        tokio::select! {
+            r = run(cli) => Some(r),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    });
+    match result {
+        Some(Ok(code)) => code,
+        Some(Err(e)) => {
+            let _ = std::io::stdout().flush();
+            // One line: the context chain joined, never a backtrace.
+            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::from(2)
+        }
+        None => {
+            eprintln!("interrupted");
+            ExitCode::from(130)
+        }
+    }
+}
+
+fn require_url(connect: &ConnectArgs) -> Result<String> {
+    match &connect.database_url {
+        Some(url) if !url.trim().is_empty() => Ok(url.clone()),
+        _ => bail!(
+            "no database given: pass --database-url (or set DATABASE_URL), or --snapshot FILE"
+        ),
+    }
+}
+
+fn print(text: &str) -> Result<()> {
+    let mut out = anstream::stdout();
+    out.write_all(text.as_bytes())
+        .and_then(|_| out.flush())
+        .or_else(|e| {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        })
+        .context("writing the report")
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Audit(args) => {
+            let (config, _) = Config::load(args.connect.config.as_deref())?;
+            let source = match &args.snapshot {
+                Some(p) => Source::SnapshotFile(p.clone()),
+                None => Source::Database(require_url(&args.connect)?),
+            };
+            let opts = AuditOptions {
+                schemas: args.connect.schemas.clone(),
+                no_data: args.no_data,
+                jobs: args.jobs,
+                scan_timeout: args.scan_timeout,
+                checklist: false,
+            };
+            let report = audit::run_audit(&source, &config, &opts).await?;
+            match args.format {
+                Format::Text => print(&tenantguard_report::render_text(&report, !args.no_fixes))?,
+                Format::Json => print(&(tenantguard_report::render_json(&report) + "\n"))?,
+            }
+            let failing = report.findings.iter().any(|f| f.severity >= args.fail_on);
+            Ok(if failing {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Snapshot { connect, out } => {
+            let url = require_url(&connect)?;
+            let snapshot = audit::take_snapshot(&url, &connect.schemas).await?;
+            let json = serde_json::to_string_pretty(&snapshot)?;
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, json + "\n")
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    eprintln!(
+                        "wrote {} ({} relations, {} functions, {} roles)",
+                        path.display(),
+                        snapshot.relations.len(),
+                        snapshot.functions.len(),
+                        snapshot.roles.len()
+                    );
+                }
+                None => print(&(json + "\n"))?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Model {
+            connect,
+            snapshot,
+            format,
+        } => {
+            let (config, _) = Config::load(connect.config.as_deref())?;
+            let snap = match &snapshot {
+                Some(p) => audit::read_snapshot_file(p)?,
+                None => audit::take_snapshot(&require_url(&connect)?, &connect.schemas).await?,
+            };
+            let model = tenantguard_tenant_model::TenantModel::infer(&snap, &config.tenant)?;
+            match format {
+                Format::Text => print(&model_view::render(&model))?,
+                Format::Json => print(&(serde_json::to_string_pretty(&model)? + "\n"))?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo { keep, format } => demo::run(keep, matches!(format, Format::Json)).await,
+        Command::Rules => {
+            let mut out = String::new();
+            for r in registry() {
+                out.push_str(&format!(
+                    "{:<26} {:<9} {:<12} {}\n",
+                    r.id,
+                    r.severity.as_str(),
+                    format!("{:?}", r.category).to_lowercase(),
+                    r.summary
+                ));
+            }
+            print(&out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Explain { rule } => match tenantguard_rules::rule(&rule) {
+            Some(r) => {
+                print(r.doc)?;
+                Ok(ExitCode::SUCCESS)
+            }
+            None => bail!("no rule {rule:?}; `tenantguard rules` lists them"),
+        },
+    }
+}

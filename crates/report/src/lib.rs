@@ -1,0 +1,74 @@
+//! Stage 5: reports. Renderers only: everything they print was computed earlier.
+
+mod text;
+
+pub use text::render_text;
+
+use serde::{Deserialize, Serialize};
+use tenantguard_rules::checklist::ChecklistItem;
+use tenantguard_rules::{Finding, Severity};
+
+/// The whole result of an audit, as `--format json` prints it. The fields `tool`, `version`
+/// and `findings` are the stable contract; the rest may grow.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditReport {
+    pub tool: String,
+    pub version: String,
+    pub database: String,
+    pub findings: Vec<Finding>,
+    pub summary: Summary,
+    pub data_scan: DataScanSummary,
+    pub model: ModelSummary,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub checklist: Vec<ChecklistItem>,
+    /// Things the reader must know to trust the result (e.g. skipped checks).
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Summary {
+    pub critical: usize,
+    pub high: usize,
+    pub medium: usize,
+    pub low: usize,
+    pub info: usize,
+    pub tables: usize,
+}
+
+impl Summary {
+    pub fn from_findings(findings: &[Finding], tables: usize) -> Self {
+        let count = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
+        Self {
+            critical: count(Severity::Critical),
+            high: count(Severity::High),
+            medium: count(Severity::Medium),
+            low: count(Severity::Low),
+            info: count(Severity::Info),
+            tables,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DataScanSummary {
+    pub ran: bool,
+    /// Why it did not run, when it did not.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub skipped_because: Option<String>,
+    pub statements: usize,
+    pub timed_out: usize,
+    pub failed: usize,
+    pub elapsed_ms: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ModelSummary {
+    pub root: Option<String>,
+    pub direct: usize,
+    pub indirect: usize,
+    pub global: usize,
+}
+
+pub fn render_json(report: &AuditReport) -> String {
+    serde_json::to_string_pretty(report).expect("the report is plain data")
+}
