@@ -161,11 +161,26 @@ ORDER BY 2, 3, 4";
 
 /// Reads the whole snapshot. The caller's client must not be inside a transaction.
 pub async fn load_snapshot(client: &Client, options: &SnapshotOptions) -> Result<Snapshot> {
+    // pg_get_indexdef / pg_get_viewdef take a lock on the relation: behind a migration's
+    // ACCESS EXCLUSIVE lock they would wait forever, so give up after a few seconds instead.
     client
-        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .batch_execute(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL lock_timeout = '5s';",
+        )
         .await
         .context("starting a read-only transaction")?;
-    let result = load_in_transaction(client, options).await;
+    let result = load_in_transaction(client, options).await.map_err(|e| {
+        let locked = e.chain().any(|c| {
+            c.downcast_ref::<tokio_postgres::Error>()
+                .and_then(|pg| pg.code())
+                == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE)
+        });
+        if locked {
+            e.context("another session holds an exclusive lock on an audited relation (a migration?) and the catalog read gave up after 5 s; retry when it is done")
+        } else {
+            e
+        }
+    });
     // Read-only either way; ROLLBACK also ends a transaction aborted by an error.
     let _ = client.batch_execute("ROLLBACK").await;
     result

@@ -76,36 +76,174 @@ impl std::fmt::Display for QualifiedName {
     }
 }
 
-/// Quotes an identifier the way `quote_ident()` does: only when it is not a plain lower-case name.
-/// (Keywords are quoted too, conservatively, for the few that commonly name columns.)
+/// PostgreSQL's reserved, type/function-name and column-name keywords (PostgreSQL 15,
+/// Appendix C): an identifier spelled like one of them must be quoted. Quoting an unreserved
+/// keyword too is harmless, so the list errs on the side of quoting.
+const KEYWORDS: &[&str] = &[
+    "all",
+    "analyse",
+    "analyze",
+    "and",
+    "any",
+    "array",
+    "as",
+    "asc",
+    "asymmetric",
+    "authorization",
+    "between",
+    "bigint",
+    "binary",
+    "bit",
+    "boolean",
+    "both",
+    "case",
+    "cast",
+    "char",
+    "character",
+    "check",
+    "coalesce",
+    "collate",
+    "collation",
+    "column",
+    "concurrently",
+    "constraint",
+    "create",
+    "cross",
+    "current_catalog",
+    "current_date",
+    "current_role",
+    "current_schema",
+    "current_time",
+    "current_timestamp",
+    "current_user",
+    "dec",
+    "decimal",
+    "default",
+    "deferrable",
+    "desc",
+    "distinct",
+    "do",
+    "else",
+    "end",
+    "except",
+    "exists",
+    "extract",
+    "false",
+    "fetch",
+    "float",
+    "for",
+    "foreign",
+    "freeze",
+    "from",
+    "full",
+    "grant",
+    "greatest",
+    "group",
+    "grouping",
+    "having",
+    "ilike",
+    "in",
+    "initially",
+    "inner",
+    "inout",
+    "int",
+    "integer",
+    "intersect",
+    "interval",
+    "into",
+    "is",
+    "isnull",
+    "join",
+    "lateral",
+    "leading",
+    "least",
+    "left",
+    "like",
+    "limit",
+    "localtime",
+    "localtimestamp",
+    "national",
+    "natural",
+    "nchar",
+    "none",
+    "normalize",
+    "not",
+    "notnull",
+    "null",
+    "nullif",
+    "numeric",
+    "offset",
+    "on",
+    "only",
+    "or",
+    "order",
+    "out",
+    "outer",
+    "overlaps",
+    "overlay",
+    "placing",
+    "position",
+    "precision",
+    "primary",
+    "real",
+    "references",
+    "returning",
+    "right",
+    "row",
+    "select",
+    "session_user",
+    "setof",
+    "similar",
+    "smallint",
+    "some",
+    "substring",
+    "symmetric",
+    "table",
+    "tablesample",
+    "then",
+    "time",
+    "timestamp",
+    "to",
+    "trailing",
+    "treat",
+    "trim",
+    "true",
+    "union",
+    "unique",
+    "user",
+    "using",
+    "values",
+    "varchar",
+    "variadic",
+    "verbose",
+    "when",
+    "where",
+    "window",
+    "with",
+    "xmlattributes",
+    "xmlconcat",
+    "xmlelement",
+    "xmlexists",
+    "xmlforest",
+    "xmlnamespaces",
+    "xmlparse",
+    "xmlpi",
+    "xmlroot",
+    "xmlserialize",
+    "xmltable",
+];
+
+/// Quotes an identifier the way `quote_ident()` does: only when it is not a plain lower-case
+/// name or is spelled like a keyword.
 pub fn quote_ident(ident: &str) -> String {
-    let plain = !ident.is_empty()
-        && ident
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+    let plain = ident
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
         && ident
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && !matches!(
-            ident,
-            "user"
-                | "order"
-                | "group"
-                | "table"
-                | "select"
-                | "where"
-                | "from"
-                | "to"
-                | "end"
-                | "default"
-                | "check"
-                | "column"
-                | "limit"
-                | "offset"
-                | "primary"
-                | "references"
-        );
+        && !KEYWORDS.contains(&ident);
     if plain {
         ident.to_string()
     } else {
@@ -340,5 +478,24 @@ impl Snapshot {
 
     pub fn role(&self, name: &str) -> Option<&Role> {
         self.roles.iter().find(|r| r.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_only_where_postgres_needs_it() {
+        assert_eq!(quote_ident("org_id"), "org_id");
+        assert_eq!(quote_ident("trailing"), "\"trailing\"");
+        assert_eq!(quote_ident("Orgs"), "\"Orgs\"");
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(quote_ident("9lives"), "\"9lives\"");
+        assert_eq!(quote_ident(""), "\"\"");
+        assert_eq!(
+            QualifiedName::new("public", "user").sql(),
+            "public.\"user\""
+        );
     }
 }

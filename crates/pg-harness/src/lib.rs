@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 
 pub use discover::find_bin_dir;
 
+/// The superuser's password over TCP (the unix socket needs none).
+pub const SUPERUSER_PASSWORD: &str = "postgres";
+
 /// The Supabase-compatible base every demo and test database can start from: the API roles,
 /// the `auth` schema with `auth.jwt()` / `auth.uid()` / `auth.role()`, and Supabase's default
 /// grants on `public`. Idempotent, so it can run once per database in a shared cluster.
@@ -99,20 +102,26 @@ impl Cluster {
                 .map_err(io_err("giving the temp dir to the postgres user"))?;
         }
         let data = dir.join("data");
+        // Trust on the unix socket (only this machine's users reach it, and the dir is private);
+        // a password over TCP, so connection tests see real authentication.
+        let pwfile = dir.join("pwfile");
+        std::fs::write(&pwfile, format!("{SUPERUSER_PASSWORD}\n"))
+            .map_err(io_err("writing pwfile"))?;
+        if let Some((uid, gid)) = run_as {
+            let _ = std::os::unix::fs::chown(&pwfile, Some(uid), Some(gid));
+        }
         let mut initdb = Command::new(bin.join("initdb"));
         initdb
             .arg("-D")
             .arg(&data)
+            .arg(format!("--pwfile={}", pwfile.display()))
             .args([
                 "-U",
                 "postgres",
-                "-A",
-                "trust",
-                "-E",
-                "UTF8",
-                "--locale=C",
-                "--no-sync",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
             ])
+            .args(["-E", "UTF8", "--locale=C", "--no-sync"])
             .current_dir(&dir);
         let out = as_user(&mut initdb, run_as)
             .output()
@@ -253,7 +262,10 @@ impl Cluster {
 
     /// The same database over TCP on localhost, as a postgres:// URL.
     pub fn tcp_url(&self, dbname: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{}", self.port, dbname)
+        format!(
+            "postgres://postgres:{SUPERUSER_PASSWORD}@127.0.0.1:{}/{}",
+            self.port, dbname
+        )
     }
 
     pub async fn connect(&self, dbname: &str) -> Result<tokio_postgres::Client, HarnessError> {
