@@ -288,8 +288,12 @@ impl Cluster {
 
     /// Creates a database with the Supabase base loaded.
     pub async fn create_supabase_database(&self, name: &str) -> Result<String, HarnessError> {
+        // Roles are cluster-wide: two databases loading the base at once would race to create
+        // them, so loads are serialised.
+        static BASE_LOAD: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
         let url = self.create_database(name).await?;
         let client = self.connect(name).await?;
+        let _guard = BASE_LOAD.lock().await;
         client.batch_execute(SUPABASE_BASE_SQL).await?;
         Ok(url)
     }

@@ -439,14 +439,47 @@ fn choose_root<'a>(tables: &[&'a Relation]) -> Option<(&'a Relation, String)> {
             format!("{n} tenant-key column(s) point at it (by foreign key or by name)"),
         ));
     }
-    tables
+    if let Some(t) = tables
         .iter()
         .filter(|t| preference(&t.qualified_name()) < ROOT_NAMES.len())
         .min_by_key(|t| preference(&t.qualified_name()))
-        .map(|t| {
-            (
-                *t,
-                "named like a tenant root; no tenant-key columns point at it".to_string(),
+    {
+        return Some((
+            t,
+            "named like a tenant root; no tenant-key columns point at it".to_string(),
+        ));
+    }
+    // Last resort for unconventional names (`clinics` <- `clinic_id`): the table referenced by
+    // the most foreign keys from columns named after it. Users and profiles are people, not
+    // tenants, even when everything points at them.
+    let mut refs: HashMap<QualifiedName, usize> = HashMap::new();
+    for t in tables {
+        for (_, col, fk) in single_column_fks(t) {
+            if col == format!("{}_id", singular(&fk.references.name))
+                && fk.references != t.qualified_name()
+            {
+                *refs.entry(fk.references.clone()).or_default() += 1;
+            }
+        }
+    }
+    refs.into_iter()
+        .filter(|(q, _)| {
+            !matches!(
+                q.name.as_str(),
+                "users" | "user" | "profiles" | "profile" | "members" | "people"
             )
+        })
+        .filter(|(_, n)| *n >= 2)
+        .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
+        .and_then(|(q, n)| {
+            by_name.get(&q).map(|r| {
+                (
+                    *r,
+                    format!(
+                        "the table most foreign keys named after it point at ({n}); \
+                         set [tenant] root if that is wrong"
+                    ),
+                )
+            })
         })
 }

@@ -1,0 +1,462 @@
+//! The `tenantguard` binary as a user runs it, against real databases in the shared throwaway
+//! cluster: exact findings on the clinic example, read-only proof by checksums, the JSON
+//! contract, offline snapshots, exit codes and one-line errors.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const SCHEMA: &str = include_str!("../../../examples/clinic/schema.sql");
+const DATA: &str = include_str!("../../../examples/clinic/data.sql");
+
+fn tenantguard(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tenantguard"))
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run tenantguard")
+}
+
+async fn clinic() -> (String, String) {
+    let (name, url) = pg_harness::fresh_database(true).await.expect("database");
+    let client = pg_harness::shared().connect(&name).await.unwrap();
+    client.batch_execute(SCHEMA).await.expect("schema");
+    client.batch_execute(DATA).await.expect("data");
+    client.batch_execute("ANALYZE").await.unwrap();
+    (name, url)
+}
+
+/// A checksum of every row of every table in every schema, plus the catalog definitions: any
+/// write, DDL or grant would change it.
+async fn checksum(name: &str) -> String {
+    let client = pg_harness::shared().connect(name).await.unwrap();
+    let tables: Vec<String> = client
+        .query(
+            "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+               AND n.nspname !~ '^pg_toast' ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(tables.len() >= 59);
+    let mut sums = vec![];
+    for t in &tables {
+        let row = client
+            .query_one(
+                &format!("SELECT '{t}' || ':' || count(*) || ':' || coalesce(md5(string_agg(x::text, ',' ORDER BY x::text)), '') FROM {t} x"),
+                &[],
+            )
+            .await
+            .unwrap();
+        sums.push(row.get::<_, String>(0));
+    }
+    let catalog = client
+        .query_one(
+            "SELECT md5(string_agg(format('%s %s %s %s %s', c.oid, c.relname, c.relacl, c.relrowsecurity, c.relforcerowsecurity), ',' ORDER BY c.oid))
+                    || md5(coalesce((SELECT string_agg(conname || convalidated, ',' ORDER BY oid) FROM pg_constraint), ''))
+                    || md5(coalesce((SELECT string_agg(polname, ',' ORDER BY oid) FROM pg_policy), ''))
+             FROM pg_class c",
+            &[],
+        )
+        .await
+        .unwrap();
+    sums.push(catalog.get(0));
+    sums.join("\n")
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// (rule, table, rows) of every finding, sorted.
+fn summary(report: &Value) -> Vec<(String, String, Option<i64>)> {
+    let mut v: Vec<_> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap().to_string(),
+                format!(
+                    "{}.{}",
+                    f["object"]["schema"].as_str().unwrap(),
+                    f["object"]["name"].as_str().unwrap()
+                ),
+                f["evidence"]["rows"].as_i64(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn clinic_audit_finds_exactly_the_planted_defects_and_changes_nothing() {
+    let (name, url) = clinic().await;
+    let before = checksum(&name).await;
+    let out = tenantguard(&["audit", "--database-url", &url, "--format", "json"]);
+    let after = checksum(&name).await;
+    assert_eq!(before, after, "the audit changed the database");
+
+    assert_eq!(out.status.code(), Some(1), "criticals found → exit 1");
+    let report = json(&out);
+    assert_eq!(report["tool"], "tenantguard");
+    assert!(report["version"].is_string());
+    let s = |r: &str, t: &str, n: Option<i64>| (r.to_string(), format!("public.{t}"), n);
+    assert_eq!(
+        summary(&report),
+        vec![
+            s("cross-tenant-reference", "appointment_holds", Some(1)),
+            s("missing-tenant-fk", "webhook_deliveries", None),
+            s("null-tenant-rows", "voice_call_events", Some(4)),
+            s("orphan-tenant-rows", "call_recordings", Some(3)),
+            s("orphan-tenant-rows", "webhook_deliveries", Some(2)),
+            s("tenant-fk-not-cascade", "cold_call_logs", None),
+            s("tenant-fk-not-validated", "call_recordings", None),
+            s("tenant-key-nullable", "voice_call_events", None),
+            s("tenant-key-unindexed", "call_transcripts", None),
+        ]
+    );
+    // The contract's fields on every finding.
+    for f in report["findings"].as_array().unwrap() {
+        for key in [
+            "rule", "severity", "category", "object", "message", "evidence", "fix",
+        ] {
+            assert!(f.get(key).is_some(), "finding lacks {key}: {f}");
+        }
+        assert_eq!(f["object"]["kind"], "table");
+        assert!(["critical", "high", "medium", "low", "info"]
+            .contains(&f["severity"].as_str().unwrap()));
+        assert!(["isolation", "integrity", "privilege", "performance"]
+            .contains(&f["category"].as_str().unwrap()));
+    }
+    let orphan = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "orphan-tenant-rows" && f["object"]["name"] == "call_recordings")
+        .unwrap();
+    assert_eq!(orphan["evidence"]["foreign_key"], "not_valid");
+    assert_eq!(report["model"]["root"], "public.organizations");
+    assert_eq!(report["model"]["direct"], 52);
+    assert_eq!(report["model"]["indirect"], 3);
+    assert_eq!(report["model"]["global"], 3);
+    assert_eq!(report["data_scan"]["ran"], true);
+    assert_eq!(report["data_scan"]["timed_out"], 0);
+    assert_eq!(report["data_scan"]["failed"], 0);
+
+    // --fail-on critical still fails; with the data scan off only high/medium remain.
+    let out = tenantguard(&[
+        "audit",
+        "--database-url",
+        &url,
+        "--no-data",
+        "--fail-on",
+        "critical",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("data scan skipped: --no-data"), "{text}");
+    assert!(
+        !text.contains("\x1b["),
+        "NO_COLOR / not a terminal: no escape codes"
+    );
+}
+
+#[tokio::test]
+async fn offline_snapshot_round_trip_skips_data_checks_and_says_so() {
+    let (_name, url) = clinic().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("schema.json");
+    let out = tenantguard(&[
+        "snapshot",
+        "--database-url",
+        &url,
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let offline = tenantguard(&[
+        "audit",
+        "--snapshot",
+        file.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let live = tenantguard(&[
+        "audit",
+        "--database-url",
+        &url,
+        "--no-data",
+        "--format",
+        "json",
+    ]);
+    let (offline, live) = (json(&offline), json(&live));
+    assert_eq!(
+        summary(&offline),
+        summary(&live),
+        "same schema findings offline and live"
+    );
+    assert_eq!(offline["data_scan"]["ran"], false);
+    assert!(offline["data_scan"]["skipped_because"]
+        .as_str()
+        .unwrap()
+        .contains("offline snapshot"));
+    assert!(offline["notes"].to_string().contains("data checks skipped"));
+
+    let model = tenantguard(&["model", "--snapshot", file.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&model.stdout);
+    assert!(
+        text.contains("tenant root: public.organizations (key id uuid)"),
+        "{text}"
+    );
+    assert!(text.contains("public.appointment_reminders  — no tenant column; reaches the tenant through public.appointment_reminders(appointment_id) → public.appointments"), "{text}");
+    assert!(
+        text.contains("public.webhook_deliveries.org_id  — org_id is named like a tenant key"),
+        "{text}"
+    );
+    assert!(text.contains("global (shared by all tenants): 3"), "{text}");
+}
+
+#[tokio::test]
+async fn schemas_flag_narrows_and_rejects_unknown_schemas() {
+    let (name, url) = clinic().await;
+    let client = pg_harness::shared().connect(&name).await.unwrap();
+    client
+        .batch_execute(
+            "CREATE SCHEMA billing;
+             CREATE TABLE billing.ledger (org_id uuid);",
+        )
+        .await
+        .unwrap();
+    let all = json(&tenantguard(&[
+        "audit",
+        "--database-url",
+        &url,
+        "--no-data",
+        "--format",
+        "json",
+    ]));
+    assert!(summary(&all).iter().any(|(_, t, _)| t == "billing.ledger"));
+    let only = json(&tenantguard(&[
+        "audit",
+        "--database-url",
+        &url,
+        "--no-data",
+        "--format",
+        "json",
+        "--schemas",
+        "billing,public",
+    ]));
+    assert_eq!(summary(&all), summary(&only));
+    let public = json(&tenantguard(&[
+        "audit",
+        "--database-url",
+        &url,
+        "--no-data",
+        "--format",
+        "json",
+        "--schemas",
+        "public",
+    ]));
+    assert!(!summary(&public)
+        .iter()
+        .any(|(_, t, _)| t == "billing.ledger"));
+
+    let out = tenantguard(&["audit", "--database-url", &url, "--schemas", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_one_line_error(&out, "schema \"nope\" given in --schemas does not exist");
+}
+
+fn assert_one_line_error(out: &Output, expected: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.contains(expected), "expected {expected:?} in {err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn connection_errors_are_one_line_with_exit_code_2() {
+    let cluster = pg_harness::shared();
+    let (name, _) = pg_harness::fresh_database(false).await.unwrap();
+    let port = cluster.port();
+
+    assert_one_line_error(
+        &tenantguard(&["audit", "--database-url", "not a url"]),
+        "invalid database URL",
+    );
+    assert_one_line_error(
+        &tenantguard(&["audit", "--database-url", "postgres://u@[::1"]),
+        "invalid database URL",
+    );
+    assert_one_line_error(&tenantguard(&["audit"]), "no database given");
+    // A closed port.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    assert_one_line_error(
+        &tenantguard(&[
+            "audit",
+            "--database-url",
+            &format!("postgres://postgres:x@127.0.0.1:{closed}/{name}"),
+        ]),
+        "Connection refused",
+    );
+    // Wrong password over TCP (scram).
+    assert_one_line_error(
+        &tenantguard(&[
+            "audit",
+            "--database-url",
+            &format!("postgres://postgres:wrong@127.0.0.1:{port}/{name}"),
+        ]),
+        "password authentication failed",
+    );
+    // The password never appears in the message.
+    let out = tenantguard(&[
+        "audit",
+        "--database-url",
+        &format!("postgres://postgres:s3cr3t-pw@127.0.0.1:{port}/{name}"),
+    ]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("s3cr3t-pw"));
+    // A database that does not exist, over the unix socket.
+    assert_one_line_error(
+        &tenantguard(&["audit", "--database-url", &cluster.url("no_such_db")]),
+        "database \"no_such_db\" does not exist",
+    );
+    // sslmode=require against a server without TLS.
+    assert_one_line_error(
+        &tenantguard(&[
+            "audit",
+            "--database-url",
+            &format!("postgres://postgres:postgres@127.0.0.1:{port}/{name}?sslmode=require"),
+        ]),
+        "cannot connect",
+    );
+    // The right password over TCP works (and TLS is only attempted, libpq's `prefer`).
+    let out = tenantguard(&[
+        "audit",
+        "--database-url",
+        &cluster.tcp_url(&name),
+        "--no-data",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Bad input files.
+    assert_one_line_error(
+        &tenantguard(&["audit", "--snapshot", "/nonexistent.json"]),
+        "cannot read snapshot",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{\"not\": \"a snapshot\"}").unwrap();
+    assert_one_line_error(
+        &tenantguard(&["audit", "--snapshot", bad.to_str().unwrap()]),
+        "is not a tenantguard snapshot",
+    );
+    let cfg = dir.path().join("tenantguard.toml");
+    std::fs::write(
+        &cfg,
+        "[tenant]\nroot = \"organizations\"\nkey_colums = [\"org_id\"]\n",
+    )
+    .unwrap();
+    assert_one_line_error(
+        &tenantguard(&[
+            "audit",
+            "--database-url",
+            &cluster.url(&name),
+            "--config",
+            cfg.to_str().unwrap(),
+        ]),
+        "unknown field `key_colums`",
+    );
+}
+
+#[tokio::test]
+async fn a_role_without_privileges_gets_per_table_scan_failures_not_a_crash() {
+    let (name, _) = clinic().await;
+    let client = pg_harness::shared().connect(&name).await.unwrap();
+    client
+        .batch_execute(&format!(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'auditor_noprivs') THEN
+               CREATE ROLE auditor_noprivs LOGIN; END IF; END $$;
+             REVOKE ALL ON ALL TABLES IN SCHEMA public FROM auditor_noprivs;
+             GRANT CONNECT ON DATABASE \"{name}\" TO auditor_noprivs;"
+        ))
+        .await
+        .unwrap();
+    let cluster = pg_harness::shared();
+    let url = format!(
+        "host={} port={} user=auditor_noprivs dbname={name}",
+        cluster.socket_dir().display(),
+        cluster.port()
+    );
+    let out = tenantguard(&["audit", "--database-url", &url, "--format", "json"]);
+    let report = json(&out);
+    // Supabase's default grants give PUBLIC-like API roles access, but this role has none of
+    // them: its scans fail with permission errors, reported per table, and the RLS caveat is noted.
+    assert!(
+        report["notes"].to_string().contains("subject to RLS"),
+        "{}",
+        report["notes"]
+    );
+    let incomplete: Vec<_> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "data-scan-incomplete")
+        .collect();
+    assert!(!incomplete.is_empty());
+    assert!(incomplete.iter().all(|f| f["evidence"]["error"]
+        .as_str()
+        .unwrap()
+        .contains("permission denied")));
+}
+
+#[test]
+fn rules_and_explain() {
+    let out = tenantguard(&["rules"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for id in [
+        "orphan-tenant-rows",
+        "cross-tenant-reference",
+        "tenant-fk-not-cascade",
+    ] {
+        assert!(text.contains(id), "{text}");
+    }
+    let out = tenantguard(&["explain", "orphan-tenant-rows"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("## Failing example"));
+    assert_one_line_error(&tenantguard(&["explain", "nope"]), "no rule \"nope\"");
+}

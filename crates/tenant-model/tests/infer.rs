@@ -1,0 +1,160 @@
+//! Tenant-model inference on real schemas: which table is the root, which column carries the
+//! tenant, which tables are tenanted through a parent, which are global, and overrides.
+
+use tenantguard_catalog::{connect, load_snapshot, QualifiedName, SnapshotOptions};
+use tenantguard_tenant_model::{Tenancy, TenantConfig, TenantModel};
+
+async fn model(sql: &str, config: &TenantConfig) -> TenantModel {
+    let (name, url) = pg_harness::fresh_database(false).await.unwrap();
+    pg_harness::shared()
+        .connect(&name)
+        .await
+        .unwrap()
+        .batch_execute(sql)
+        .await
+        .unwrap();
+    let (client, _) = connect(&url).await.unwrap();
+    let snapshot = load_snapshot(&client, &SnapshotOptions::default())
+        .await
+        .unwrap();
+    TenantModel::infer(&snapshot, config).unwrap()
+}
+
+fn q(name: &str) -> QualifiedName {
+    QualifiedName::new("public", name)
+}
+
+fn direct(m: &TenantModel, t: &str) -> Option<String> {
+    match m.tenancy(&q(t))? {
+        Tenancy::Direct { column, .. } => Some(column.clone()),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn root_by_foreign_keys_not_by_the_most_referenced_table() {
+    let m = model(
+        "CREATE TABLE users (id int PRIMARY KEY);
+         CREATE TABLE tenants (id int PRIMARY KEY);
+         CREATE TABLE projects (id int PRIMARY KEY, tenant_id int NOT NULL REFERENCES tenants, owner_id int REFERENCES users);
+         CREATE TABLE issues (id int PRIMARY KEY, tenant_id int NOT NULL REFERENCES tenants, user_id int REFERENCES users,
+                              assignee_id int REFERENCES users, project_id int NOT NULL REFERENCES projects);
+         CREATE TABLE comments (id int PRIMARY KEY, issue_id int NOT NULL REFERENCES issues, user_id int REFERENCES users);
+         CREATE TABLE attachments (id int PRIMARY KEY, comment_id int NOT NULL REFERENCES comments);
+         CREATE TABLE countries (code text PRIMARY KEY);",
+        &TenantConfig::default(),
+    )
+    .await;
+    let root = m.root.as_ref().unwrap();
+    assert_eq!(root.table, q("tenants"));
+    assert_eq!(root.key, "id");
+    assert_eq!(direct(&m, "projects").as_deref(), Some("tenant_id"));
+    assert_eq!(direct(&m, "issues").as_deref(), Some("tenant_id"));
+    assert_eq!(m.tenancy(&q("tenants")), Some(&Tenancy::Root));
+    // Two hops: attachments → comments → issues.
+    match m.tenancy(&q("attachments")).unwrap() {
+        Tenancy::Indirect { path, .. } => {
+            let hops: Vec<_> = path
+                .iter()
+                .map(|h| (h.from.name.as_str(), h.to.name.as_str()))
+                .collect();
+            assert_eq!(hops, [("attachments", "comments"), ("comments", "issues")]);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        m.tenancy(&q("countries")),
+        Some(Tenancy::Global { .. })
+    ));
+    // users is referenced by tenant tables but has no path to a tenant: global (shared).
+    assert!(matches!(
+        m.tenancy(&q("users")),
+        Some(Tenancy::Global { .. })
+    ));
+}
+
+#[tokio::test]
+async fn root_by_name_when_no_foreign_key_exists() {
+    let m = model(
+        "CREATE TABLE organizations (id uuid PRIMARY KEY);
+         CREATE TABLE contacts (id int, org_id uuid NOT NULL);
+         CREATE TABLE calls (id int, organization_id uuid);",
+        &TenantConfig::default(),
+    )
+    .await;
+    assert_eq!(m.root.as_ref().unwrap().table, q("organizations"));
+    assert_eq!(direct(&m, "contacts").as_deref(), Some("org_id"));
+    assert_eq!(direct(&m, "calls").as_deref(), Some("organization_id"));
+}
+
+#[tokio::test]
+async fn unconventional_root_found_by_foreign_keys_named_after_it() {
+    let m = model(
+        "CREATE TABLE clinics (id int PRIMARY KEY);
+         CREATE TABLE users (id int PRIMARY KEY);
+         CREATE TABLE patients (id int PRIMARY KEY, clinic_id int NOT NULL REFERENCES clinics, user_id int REFERENCES users);
+         CREATE TABLE visits (id int PRIMARY KEY, clinic_id int NOT NULL REFERENCES clinics, user_id int REFERENCES users,
+                              patient_id int REFERENCES patients);
+         CREATE TABLE invoices (id int PRIMARY KEY, clinic_id int NOT NULL REFERENCES clinics, user_id int REFERENCES users);",
+        &TenantConfig::default(),
+    )
+    .await;
+    assert_eq!(m.root.as_ref().unwrap().table, q("clinics"));
+    assert_eq!(direct(&m, "visits").as_deref(), Some("clinic_id"));
+}
+
+#[tokio::test]
+async fn configured_root_keys_and_global_tables_override_inference() {
+    let sql = "CREATE TABLE organizations (id int PRIMARY KEY);
+               CREATE TABLE shops (id int PRIMARY KEY);
+               CREATE TABLE orders (id int, org_id int REFERENCES organizations, shop int REFERENCES shops);
+               CREATE TABLE shop_settings (shop int REFERENCES shops);";
+    let config = TenantConfig {
+        root: Some("public.shops".into()),
+        key_columns: vec!["shop".into()],
+        global_tables: vec!["shop_settings".into()],
+    };
+    let m = model(sql, &config).await;
+    assert_eq!(m.root.as_ref().unwrap().table, q("shops"));
+    assert_eq!(direct(&m, "orders").as_deref(), Some("shop"));
+    assert!(matches!(
+        m.tenancy(&q("shop_settings")),
+        Some(Tenancy::Global { .. })
+    ));
+
+    let missing = TenantConfig {
+        root: Some("nope".into()),
+        ..Default::default()
+    };
+    let (name, url) = pg_harness::fresh_database(false).await.unwrap();
+    pg_harness::shared()
+        .connect(&name)
+        .await
+        .unwrap()
+        .batch_execute(sql)
+        .await
+        .unwrap();
+    let (client, _) = connect(&url).await.unwrap();
+    let snapshot = load_snapshot(&client, &SnapshotOptions::default())
+        .await
+        .unwrap();
+    let err = TenantModel::infer(&snapshot, &missing).unwrap_err();
+    assert!(err.to_string().contains("\"nope\""), "{err}");
+}
+
+#[tokio::test]
+async fn partitions_are_covered_by_their_parent_and_no_root_is_reported_as_such() {
+    let m = model(
+        "CREATE TABLE organizations (id uuid PRIMARY KEY);
+         CREATE TABLE events (org_id uuid NOT NULL REFERENCES organizations, at date NOT NULL) PARTITION BY RANGE (at);
+         CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');",
+        &TenantConfig::default(),
+    )
+    .await;
+    assert_eq!(direct(&m, "events").as_deref(), Some("org_id"));
+    assert!(m.tenancy(&q("events_2026")).is_none());
+
+    let m = model("CREATE TABLE things (id int);", &TenantConfig::default()).await;
+    assert!(m.root.is_none());
+    assert!(m.unresolved.as_deref().unwrap().contains("[tenant] root"));
+}
