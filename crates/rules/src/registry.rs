@@ -156,3 +156,38 @@ impl Rule {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rule_has_a_unique_kebab_id_and_a_doc_page_with_both_examples() {
+        let mut ids: Vec<_> = RULES.iter().map(|r| r.id).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), RULES.len(), "duplicate rule id");
+        for r in RULES {
+            assert!(
+                r.id.chars().all(|c| c.is_ascii_lowercase() || c == '-'),
+                "{} is not kebab-case",
+                r.id
+            );
+            assert!(
+                r.doc.starts_with(&format!("# {}", r.id)),
+                "{}: doc title",
+                r.id
+            );
+            assert!(
+                r.doc.contains("## Failing example"),
+                "{}: failing example",
+                r.id
+            );
+            assert!(
+                r.doc.contains("## Passing example"),
+                "{}: passing example",
+                r.id
+            );
+        }
+    }
+}

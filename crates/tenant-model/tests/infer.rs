@@ -1,10 +1,10 @@
 //! Tenant-model inference on real schemas: which table is the root, which column carries the
 //! tenant, which tables are tenanted through a parent, which are global, and overrides.
 
-use tenantguard_catalog::{connect, load_snapshot, QualifiedName, SnapshotOptions};
+use tenantguard_catalog::{connect, load_snapshot, QualifiedName, Snapshot, SnapshotOptions};
 use tenantguard_tenant_model::{Tenancy, TenantConfig, TenantModel};
 
-async fn model(sql: &str, config: &TenantConfig) -> TenantModel {
+async fn snapshot(sql: &str) -> Snapshot {
     let (name, url) = pg_harness::fresh_database(false).await.unwrap();
     pg_harness::shared()
         .connect(&name)
@@ -14,10 +14,13 @@ async fn model(sql: &str, config: &TenantConfig) -> TenantModel {
         .await
         .unwrap();
     let (client, _) = connect(&url).await.unwrap();
-    let snapshot = load_snapshot(&client, &SnapshotOptions::default())
+    load_snapshot(&client, &SnapshotOptions::default())
         .await
-        .unwrap();
-    TenantModel::infer(&snapshot, config).unwrap()
+        .unwrap()
+}
+
+async fn model(sql: &str, config: &TenantConfig) -> TenantModel {
+    TenantModel::infer(&snapshot(sql).await, config).unwrap()
 }
 
 fn q(name: &str) -> QualifiedName {
@@ -126,19 +129,7 @@ async fn configured_root_keys_and_global_tables_override_inference() {
         root: Some("nope".into()),
         ..Default::default()
     };
-    let (name, url) = pg_harness::fresh_database(false).await.unwrap();
-    pg_harness::shared()
-        .connect(&name)
-        .await
-        .unwrap()
-        .batch_execute(sql)
-        .await
-        .unwrap();
-    let (client, _) = connect(&url).await.unwrap();
-    let snapshot = load_snapshot(&client, &SnapshotOptions::default())
-        .await
-        .unwrap();
-    let err = TenantModel::infer(&snapshot, &missing).unwrap_err();
+    let err = TenantModel::infer(&snapshot(sql).await, &missing).unwrap_err();
     assert!(err.to_string().contains("\"nope\""), "{err}");
 }
 

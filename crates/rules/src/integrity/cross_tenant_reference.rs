@@ -48,7 +48,7 @@ pub fn check(rule: &Rule, ctx: &Context) -> Vec<Finding> {
             Some(rule.finding(
                 ObjectRef::table(&r.task.table),
                 format!(
-                    "{rows} row(s) of {} reference a {parent} row of another tenant through {constraint} ({} → {parent}.{})",
+                    "{rows} row(s) of {} reference a row of {parent} that belongs to another tenant, through {constraint} ({} → {parent}.{})",
                     r.task.table,
                     columns.join(", "),
                     parent_columns.join(", ")
