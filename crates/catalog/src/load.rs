@@ -190,7 +190,9 @@ async fn load_in_transaction(client: &Client, options: &SnapshotOptions) -> Resu
     let schemas = audited_schemas(client, &options.schemas).await?;
     let p: &[&(dyn tokio_postgres::types::ToSql + Sync)] = &[&schemas];
     // tokio-postgres pipelines concurrent queries on one connection: one round trip's latency.
-    let (meta, relations, columns, constraints, indexes, policies, grants, roles, functions) = tokio::try_join!(
+    // All nine complete (no early exit): when one fails, the transaction aborts and the others
+    // fail with "current transaction is aborted"; the report must name the first real cause.
+    let (meta, relations, columns, constraints, indexes, policies, grants, roles, functions) = tokio::join!(
         query(client, "session", META, &[]),
         query(client, "relations", RELATIONS, p),
         query(client, "columns", COLUMNS, p),
@@ -200,7 +202,35 @@ async fn load_in_transaction(client: &Client, options: &SnapshotOptions) -> Resu
         query(client, "grants", GRANTS, p),
         query(client, "roles", ROLES, &[]),
         query(client, "functions", FUNCTIONS, &[]),
-    )?;
+    );
+    let mut results = [
+        meta,
+        relations,
+        columns,
+        constraints,
+        indexes,
+        policies,
+        grants,
+        roles,
+        functions,
+    ];
+    let aborted = |e: &anyhow::Error| {
+        e.chain().any(|c| {
+            c.downcast_ref::<tokio_postgres::Error>()
+                .and_then(|pg| pg.code())
+                == Some(&tokio_postgres::error::SqlState::IN_FAILED_SQL_TRANSACTION)
+        })
+    };
+    if let Some(i) = results
+        .iter()
+        .position(|r| r.as_ref().is_err_and(|e| !aborted(e)))
+        .or_else(|| results.iter().position(|r| r.is_err()))
+    {
+        let failed = std::mem::replace(&mut results[i], Ok(vec![]));
+        return Err(failed.expect_err("position found an error"));
+    }
+    let [meta, relations, columns, constraints, indexes, policies, grants, roles, functions] =
+        results.map(|r| r.expect("errors were returned above"));
     let meta = meta
         .first()
         .context("the current role is not visible in pg_roles")?;
