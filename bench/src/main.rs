@@ -167,7 +167,7 @@ fn ms(since: Instant) -> f64 {
 fn median(times: &[f64]) -> f64 {
     let mut v = times.to_vec();
     v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// One untimed warm-up, then `RUNS` timed runs; returns the times and the last result.
@@ -430,6 +430,8 @@ async fn schema_bench(
     );
     if statements {
         snapshot_breakdown(client).await?;
+    } else {
+        println!("  (pg_stat_statements unavailable: no per-query breakdown)");
     }
 
     // The same information as the naive loop below, in one query for every table: the
@@ -642,7 +644,7 @@ async fn data_bench(client: &Client, url: &str, args: &Args, lines: &mut Vec<Lin
         .await
         .context("creating organizations rows")?;
     // Rows go round-robin over the tenants (each tenant's rows spread over the whole heap, as
-    // in an append-only multi-tenant table); the orphans and NULLs are interleaved too.
+    // in an append-only multi-tenant table); the orphans and NULLs come last.
     client
         .batch_execute(&format!(
             "WITH o AS (SELECT id, (row_number() OVER (ORDER BY id) - 1)::int AS n FROM organizations),
@@ -995,14 +997,19 @@ async fn warm(client: &Client) -> Result<()> {
     }
     println!("warmed in {:.1} s", t.elapsed().as_secs_f64());
 
-    if client
+    let buffercache = client
         .batch_execute(
             "CREATE SCHEMA IF NOT EXISTS extensions; \
              CREATE EXTENSION IF NOT EXISTS pg_buffercache SCHEMA extensions",
         )
-        .await
-        .is_ok()
-    {
+        .await;
+    if let Err(e) = &buffercache {
+        println!(
+            "pg_buffercache unavailable ({}): cannot show what is in shared buffers",
+            tenantguard_catalog::connect::error_text(e)
+        );
+    }
+    if buffercache.is_ok() {
         let rows = client
             .query(
                 "SELECT c.relname::text, c.relallvisible::int8, pg_relation_size(c.oid)::int8,

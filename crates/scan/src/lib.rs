@@ -6,7 +6,7 @@
 //! Query shapes follow what was measured on PostgreSQL 15 (see docs/performance.md):
 //! with an index leading on the tenant key, a recursive-CTE skip scan visits each distinct
 //! tenant once and anti-joins only those against the root (~0.2× a `count(*)`); without one, a
-//! single LEFT JOIN pass with FILTERed aggregates. Never `NOT IN (SELECT …)`, which degrades to
+//! single parallel pass: an anti-join grouped by tenant key (~2.7× a parallel `count(*)`). Never `NOT IN (SELECT …)`, which degrades to
 //! a per-row linear search once the root no longer fits in `work_mem`.
 
 mod plan;

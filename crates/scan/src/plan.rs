@@ -100,13 +100,18 @@ pub fn plan_scans(snapshot: &Snapshot, model: &TenantModel) -> Vec<ScanTask> {
             } else {
                 (format!("r.{rk}::text"), format!("t.{c}::text"))
             };
-            let orphan = format!("t.{c} IS NOT NULL AND r.{rk} IS NULL");
+            // Grouped anti-join: parallel-safe (no DISTINCT aggregate), so PostgreSQL scans
+            // with its parallel workers; NULL keys survive NOT EXISTS as their own group.
             format!(
-                "SELECT count(*) FILTER (WHERE t.{c} IS NULL),\n\
-                 \x20      count(*) FILTER (WHERE {orphan}),\n\
-                 \x20      count(DISTINCT t.{c}) FILTER (WHERE {orphan}),\n\
-                 \x20      coalesce((array_agg(DISTINCT t.{c}::text) FILTER (WHERE {orphan}))[1:5], '{{}}')\n\
-                 FROM {t} t LEFT JOIN {root_t} r ON {lhs} = {rhs}"
+                "WITH g AS (\n\
+                 \x20 SELECT t.{c} AS k, count(*) AS n FROM {t} t\n\
+                 \x20 WHERE NOT EXISTS (SELECT 1 FROM {root_t} r WHERE {lhs} = {rhs})\n\
+                 \x20 GROUP BY t.{c}\n\
+                 )\n\
+                 SELECT coalesce((SELECT sum(n) FROM g WHERE k IS NULL), 0)::int8,\n\
+                 \x20      coalesce((SELECT sum(n) FROM g WHERE k IS NOT NULL), 0)::int8,\n\
+                 \x20      (SELECT count(*) FROM g WHERE k IS NOT NULL),\n\
+                 \x20      ARRAY(SELECT k::text FROM g WHERE k IS NOT NULL ORDER BY 1 LIMIT 5)"
             )
         };
         tasks.push(ScanTask {
