@@ -72,18 +72,26 @@ const META: &str = "SELECT current_user::text, current_database()::text, \
     r.rolsuper OR r.rolbypassrls FROM pg_roles r WHERE r.rolname = current_user";
 
 const RELATIONS: &str = "
+WITH parents AS (
+    SELECT i.inhrelid, array_agg(pn.nspname::text ORDER BY i.inhseqno) AS schemas,
+           array_agg(pc.relname::text ORDER BY i.inhseqno) AS names
+    FROM pg_inherits i JOIN pg_class pc ON pc.oid = i.inhparent
+    JOIN pg_namespace pn ON pn.oid = pc.relnamespace
+    GROUP BY i.inhrelid
+), ext AS (
+    SELECT DISTINCT d.objid FROM pg_depend d
+    WHERE d.classid = 'pg_class'::regclass AND d.deptype = 'e'
+)
 SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text,
        pg_get_userbyid(c.relowner)::text, c.relrowsecurity, c.relforcerowsecurity, c.relispartition,
        coalesce(c.reloptions, '{}')::text[],
        CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid) END,
        c.reltuples::float8,
-       ARRAY(SELECT pn.nspname::text FROM pg_inherits i JOIN pg_class pc ON pc.oid = i.inhparent
-             JOIN pg_namespace pn ON pn.oid = pc.relnamespace WHERE i.inhrelid = c.oid ORDER BY i.inhseqno),
-       ARRAY(SELECT pc.relname::text FROM pg_inherits i JOIN pg_class pc ON pc.oid = i.inhparent
-             WHERE i.inhrelid = c.oid ORDER BY i.inhseqno),
-       EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
-               AND d.deptype = 'e')
+       coalesce(p.schemas, '{}'), coalesce(p.names, '{}'),
+       ext.objid IS NOT NULL
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN parents p ON p.inhrelid = c.oid
+LEFT JOIN ext ON ext.objid = c.oid
 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND n.nspname = ANY($1)
 ORDER BY n.nspname, c.relname";
 
@@ -95,26 +103,30 @@ WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 
   AND n.nspname = ANY($1)
 ORDER BY a.attrelid, a.attnum";
 
+// Column lists come back as attribute numbers and are named in Rust from the columns already
+// read: a per-row unnest/join (or pg_get_constraintdef) costs more than the rest of the query.
 const CONSTRAINTS: &str = "
-SELECT co.conrelid, co.conname::text, co.contype::text, co.convalidated,
-       ARRAY(SELECT a.attname::text FROM unnest(co.conkey) WITH ORDINALITY k(attnum, ord)
-             JOIN pg_attribute a ON a.attrelid = co.conrelid AND a.attnum = k.attnum ORDER BY k.ord),
-       fn.nspname::text, fc.relname::text,
-       ARRAY(SELECT a.attname::text FROM unnest(co.confkey) WITH ORDINALITY k(attnum, ord)
-             JOIN pg_attribute a ON a.attrelid = co.confrelid AND a.attnum = k.attnum ORDER BY k.ord),
-       co.confdeltype::text, co.confupdtype::text, pg_get_constraintdef(co.oid)
+SELECT co.conrelid, co.conname::text, co.contype::text, co.convalidated, co.conkey,
+       fn.nspname::text, fc.relname::text, co.confkey, co.confdeltype::text, co.confupdtype::text,
+       CASE WHEN co.contype = 'c' THEN pg_get_constraintdef(co.oid) END, co.confrelid
 FROM pg_constraint co JOIN pg_class c ON c.oid = co.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_class fc ON fc.oid = co.confrelid LEFT JOIN pg_namespace fn ON fn.oid = fc.relnamespace
 WHERE co.contype IN ('p', 'u', 'f', 'c', 'x') AND n.nspname = ANY($1)
 ORDER BY co.conrelid, co.conname";
 
+// Names of the columns of referenced tables outside the audited schemas (e.g. auth.users).
+const FOREIGN_COLUMNS: &str = "
+SELECT a.attrelid, a.attnum, a.attname::text
+FROM pg_attribute a
+WHERE a.attnum > 0 AND a.attrelid IN (
+    SELECT co.confrelid FROM pg_constraint co JOIN pg_class c ON c.oid = co.conrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    JOIN pg_class fc ON fc.oid = co.confrelid JOIN pg_namespace fn ON fn.oid = fc.relnamespace
+    WHERE co.contype = 'f' AND n.nspname = ANY($1) AND NOT fn.nspname = ANY($1))";
+
 const INDEXES: &str = "
 SELECT i.indrelid, ic.relname::text, i.indisunique, i.indisprimary, i.indpred IS NOT NULL,
-       i.indisvalid,
-       ARRAY(SELECT coalesce(a.attname::text, '') FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, ord)
-             LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum AND k.attnum > 0
-             WHERE k.ord <= i.indnkeyatts ORDER BY k.ord),
-       am.amname::text, pg_get_indexdef(i.indexrelid)
+       i.indisvalid, i.indkey::int2[], i.indnkeyatts::int4, am.amname::text
 FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_class c ON c.oid = i.indrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_am am ON am.oid = ic.relam
 WHERE n.nspname = ANY($1)
@@ -161,7 +173,7 @@ ORDER BY 2, 3, 4";
 
 /// Reads the whole snapshot. The caller's client must not be inside a transaction.
 pub async fn load_snapshot(client: &Client, options: &SnapshotOptions) -> Result<Snapshot> {
-    // pg_get_indexdef / pg_get_viewdef take a lock on the relation: behind a migration's
+    // pg_get_viewdef takes a lock on the view: behind a migration's
     // ACCESS EXCLUSIVE lock they would wait forever, so give up after a few seconds instead.
     client
         .batch_execute(
@@ -192,11 +204,23 @@ async fn load_in_transaction(client: &Client, options: &SnapshotOptions) -> Resu
     // tokio-postgres pipelines concurrent queries on one connection: one round trip's latency.
     // All nine complete (no early exit): when one fails, the transaction aborts and the others
     // fail with "current transaction is aborted"; the report must name the first real cause.
-    let (meta, relations, columns, constraints, indexes, policies, grants, roles, functions) = tokio::join!(
+    let (
+        meta,
+        relations,
+        columns,
+        constraints,
+        foreign_columns,
+        indexes,
+        policies,
+        grants,
+        roles,
+        functions,
+    ) = tokio::join!(
         query(client, "session", META, &[]),
         query(client, "relations", RELATIONS, p),
         query(client, "columns", COLUMNS, p),
         query(client, "constraints", CONSTRAINTS, p),
+        query(client, "referenced columns", FOREIGN_COLUMNS, p),
         query(client, "indexes", INDEXES, p),
         query(client, "policies", POLICIES, p),
         query(client, "grants", GRANTS, p),
@@ -208,6 +232,7 @@ async fn load_in_transaction(client: &Client, options: &SnapshotOptions) -> Resu
         relations,
         columns,
         constraints,
+        foreign_columns,
         indexes,
         policies,
         grants,
@@ -229,7 +254,7 @@ async fn load_in_transaction(client: &Client, options: &SnapshotOptions) -> Resu
         let failed = std::mem::replace(&mut results[i], Ok(vec![]));
         return Err(failed.expect_err("position found an error"));
     }
-    let [meta, relations, columns, constraints, indexes, policies, grants, roles, functions] =
+    let [meta, relations, columns, constraints, foreign_columns, indexes, policies, grants, roles, functions] =
         results.map(|r| r.expect("errors were returned above"));
     let meta = meta
         .first()
@@ -279,6 +304,20 @@ async fn load_in_transaction(client: &Client, options: &SnapshotOptions) -> Resu
             });
         }
     }
+    // Attribute number → name, for every audited relation and every referenced one.
+    let mut attnames: HashMap<(u32, i16), String> = HashMap::new();
+    for r in &columns {
+        attnames.insert((r.get(0), r.get::<_, i32>(5) as i16), r.get(1));
+    }
+    for r in &foreign_columns {
+        attnames.insert((r.get(0), r.get(1)), r.get(2));
+    }
+    let names = |rel: u32, nums: Option<Vec<i16>>| -> Vec<String> {
+        nums.unwrap_or_default()
+            .into_iter()
+            .map(|n| attnames.get(&(rel, n)).cloned().unwrap_or_default())
+            .collect()
+    };
     for r in &constraints {
         let Some(i) = rel_of(r) else { continue };
         let kind = match r.get::<_, &str>(2) {
@@ -293,7 +332,7 @@ async fn load_in_transaction(client: &Client, options: &SnapshotOptions) -> Resu
                 r.get::<_, Option<String>>(5).unwrap_or_default(),
                 r.get::<_, Option<String>>(6).unwrap_or_default(),
             ),
-            referenced_columns: r.get(7),
+            referenced_columns: names(r.get(11), r.get(7)),
             on_delete: FkAction::from_code(r.get(8)),
             on_update: FkAction::from_code(r.get(9)),
         });
@@ -301,13 +340,15 @@ async fn load_in_transaction(client: &Client, options: &SnapshotOptions) -> Resu
             name: r.get(1),
             kind,
             validated: r.get(3),
-            columns: r.get(4),
-            definition: r.get(10),
+            columns: names(r.get(0), r.get(4)),
+            check: r.get(10),
             foreign_key,
         });
     }
     for r in &indexes {
         if let Some(i) = rel_of(r) {
+            let rel = r.get::<_, u32>(0);
+            let key_columns = r.get::<_, i32>(7) as usize;
             rels[i].indexes.push(Index {
                 name: r.get(1),
                 unique: r.get(2),
@@ -315,12 +356,12 @@ async fn load_in_transaction(client: &Client, options: &SnapshotOptions) -> Resu
                 partial: r.get(4),
                 valid: r.get(5),
                 columns: r
-                    .get::<_, Vec<String>>(6)
+                    .get::<_, Vec<i16>>(6)
                     .into_iter()
-                    .map(|c| (!c.is_empty()).then_some(c))
+                    .take(key_columns)
+                    .map(|n| attnames.get(&(rel, n)).cloned())
                     .collect(),
-                method: r.get(7),
-                definition: r.get(8),
+                method: r.get(8),
             });
         }
     }

@@ -331,8 +331,9 @@ pub struct Constraint {
     pub columns: Vec<String>,
     /// False for a constraint added `NOT VALID` and never validated: old rows were not checked.
     pub validated: bool,
-    /// `pg_get_constraintdef()`.
-    pub definition: String,
+    /// `pg_get_constraintdef()` of a CHECK constraint (the other kinds are fully described by
+    /// the fields here).
+    pub check: Option<String>,
     pub foreign_key: Option<ForeignKey>,
 }
 
@@ -387,7 +388,6 @@ pub struct Index {
     /// False for a failed `CREATE INDEX CONCURRENTLY`: the planner never uses it.
     pub valid: bool,
     pub method: String,
-    pub definition: String,
 }
 
 impl Index {

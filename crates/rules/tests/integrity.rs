@@ -347,12 +347,16 @@ async fn data_scan_incomplete_on_timeout_and_on_lock_wait() {
         Duration::from_secs(60),
     )
     .await;
-    // And the catalog read itself does not hang behind the lock either.
+    // The catalog read itself takes no lock on tables, so it is not blocked either (it has a
+    // lock_timeout for the view definitions it reads).
     let (client, _) = connect(&url).await.unwrap();
-    let err = load_snapshot(&client, &SnapshotOptions::default())
-        .await
-        .expect_err("the lock blocks pg_get_indexdef");
-    assert!(format!("{err:#}").contains("exclusive lock"), "{err:#}");
+    let read = tokio::time::timeout(
+        Duration::from_secs(10),
+        load_snapshot(&client, &SnapshotOptions::default()),
+    )
+    .await
+    .expect("the catalog read does not wait for the lock");
+    assert!(read.is_ok(), "{:?}", read.err());
     locker.batch_execute("ROLLBACK").await.unwrap();
     let found = of_rule(&findings, "data-scan-incomplete");
     assert_eq!(tables(&found), ["small"]);
