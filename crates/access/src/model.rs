@@ -1,0 +1,422 @@
+//! The effective-access model: for every tenanted table, API role and command, what the
+//! role's policies let through, combined the way PostgreSQL combines them — permissive
+//! policies OR-ed, restrictive ones AND-ed, default deny, WITH CHECK falling back to USING,
+//! and UPDATE/DELETE judged without a WHERE (PostgreSQL skips the SELECT policies then).
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+use tenantguard_catalog::{Policy, PolicyCommand, QualifiedName, Relation, Snapshot};
+use tenantguard_tenant_model::{Tenancy, TenantModel};
+
+use crate::expr::{Env, Fact, Observation, OpenKind};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Command {
+    Select,
+    Insert,
+    Update,
+    Delete,
+}
+
+impl Command {
+    pub const ALL: [Command; 4] = [
+        Command::Select,
+        Command::Insert,
+        Command::Update,
+        Command::Delete,
+    ];
+
+    pub fn privilege(self) -> &'static str {
+        match self {
+            Command::Select => "SELECT",
+            Command::Insert => "INSERT",
+            Command::Update => "UPDATE",
+            Command::Delete => "DELETE",
+        }
+    }
+
+    fn matches(self, p: PolicyCommand) -> bool {
+        matches!(
+            (self, p),
+            (_, PolicyCommand::All)
+                | (Command::Select, PolicyCommand::Select)
+                | (Command::Insert, PolicyCommand::Insert)
+                | (Command::Update, PolicyCommand::Update)
+                | (Command::Delete, PolicyCommand::Delete)
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum Verdict {
+    TenantBound {
+        reason: String,
+    },
+    /// Other tenants' rows can be read or written. `policy` is the policy that lets them
+    /// through (none when RLS is off), `check` whether it is the WITH CHECK side.
+    Open {
+        kind: OpenKind,
+        policy: Option<String>,
+        witness: String,
+        check: bool,
+    },
+    DenyAll {
+        reason: String,
+    },
+    CannotVerify {
+        reason: String,
+        policy: Option<String>,
+    },
+    /// The role holds no privilege for the command.
+    NoPrivilege,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Cell {
+    pub role: String,
+    pub command: Command,
+    pub verdict: Verdict,
+}
+
+/// Per-policy results, for rules that report on policies themselves.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PolicyAnalysis {
+    pub table: QualifiedName,
+    pub policy: String,
+    pub using: Option<Fact>,
+    pub with_check: Option<Fact>,
+    pub observations: Vec<Observation>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AccessModel {
+    /// The roles analysed (the API roles).
+    pub roles: Vec<String>,
+    pub tables: BTreeMap<QualifiedName, Vec<Cell>>,
+    pub policies: Vec<PolicyAnalysis>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AccessConfig {
+    /// Roles the application's users act as (`anon`, `authenticated` on Supabase).
+    pub api_roles: Vec<String>,
+    pub trusted_settings: Vec<String>,
+}
+
+impl Default for AccessConfig {
+    fn default() -> Self {
+        Self {
+            api_roles: vec!["anon".into(), "authenticated".into()],
+            trusted_settings: vec![],
+        }
+    }
+}
+
+/// Role membership, walked transitively through roles that inherit.
+pub struct Roles<'a> {
+    snapshot: &'a Snapshot,
+}
+
+impl<'a> Roles<'a> {
+    pub fn new(snapshot: &'a Snapshot) -> Self {
+        Self { snapshot }
+    }
+
+    /// The role itself and every role whose privileges it has.
+    pub fn effective(&self, role: &str) -> HashSet<String> {
+        let mut out = HashSet::from([role.to_string()]);
+        let mut stack = vec![role.to_string()];
+        while let Some(r) = stack.pop() {
+            let Some(rr) = self.snapshot.role(&r) else {
+                continue;
+            };
+            if !rr.inherit && r != role {
+                continue;
+            }
+            for g in &rr.member_of {
+                if out.insert(g.clone()) {
+                    stack.push(g.clone());
+                }
+            }
+        }
+        out
+    }
+
+    pub fn has_privilege(&self, rel: &Relation, role: &str, privilege: &str) -> bool {
+        let roles = self.effective(role);
+        rel.grants.iter().any(|g| {
+            g.privilege == privilege && (g.grantee == "PUBLIC" || roles.contains(&g.grantee))
+        })
+    }
+
+    pub fn bypasses_rls(&self, role: &str) -> bool {
+        self.snapshot
+            .role(role)
+            .is_some_and(|r| r.superuser || r.bypass_rls)
+    }
+}
+
+fn applies_to(policy: &Policy, roles: &HashSet<String>) -> bool {
+    policy
+        .roles
+        .iter()
+        .any(|r| r == "public" || roles.contains(r))
+}
+
+/// The roles to analyse: the configured API roles that exist.
+pub fn analysed_roles(snapshot: &Snapshot, config: &AccessConfig) -> Vec<String> {
+    config
+        .api_roles
+        .iter()
+        .filter(|r| snapshot.role(r).is_some())
+        .cloned()
+        .collect()
+}
+
+struct Builder<'a> {
+    snapshot: &'a Snapshot,
+    model: &'a TenantModel,
+    config: &'a AccessConfig,
+    roles: Roles<'a>,
+    /// (table, role) → SELECT fact, memoised; `None` while being computed (cycles).
+    select_memo: RefCell<HashMap<(QualifiedName, String), Option<bool>>>,
+}
+
+impl<'a> Builder<'a> {
+    fn key_of(&self, table: &QualifiedName) -> Option<&'a str> {
+        self.model.tenant_key_of(table)
+    }
+
+    /// Whether `role` reading `table` sees only its own tenant's rows (used for subqueries
+    /// inside policies, where the read table's RLS applies).
+    fn select_is_bound(&self, table: &QualifiedName, role: &str) -> bool {
+        let key = (table.clone(), role.to_string());
+        if let Some(v) = self.select_memo.borrow().get(&key) {
+            return v.unwrap_or(false);
+        }
+        self.select_memo.borrow_mut().insert(key.clone(), None);
+        let bound = match self.snapshot.relation(table) {
+            Some(rel) if rel.rls_enabled && !self.roles.bypasses_rls(role) => {
+                let (fact, _, _) = self.combine(rel, role, Command::Select, false);
+                fact.is_bound()
+            }
+            _ => false,
+        };
+        self.select_memo.borrow_mut().insert(key, Some(bound));
+        bound
+    }
+
+    fn env<'e>(
+        &'e self,
+        rel: &'e Relation,
+        role: &'e str,
+        bound: &'e dyn Fn(&QualifiedName) -> bool,
+    ) -> Env<'e> {
+        let _ = role;
+        Env::new(
+            self.snapshot,
+            rel,
+            self.key_of(&rel.qualified_name()),
+            &self.config.trusted_settings,
+            bound,
+        )
+    }
+
+    /// Facts of one policy for one role: (USING, WITH CHECK as PostgreSQL applies it).
+    fn policy_facts(
+        &self,
+        rel: &Relation,
+        role: &str,
+        p: &Policy,
+    ) -> (Fact, Fact, Vec<Observation>) {
+        let bound = |t: &QualifiedName| self.select_is_bound(t, role);
+        let env = self.env(rel, role, &bound);
+        let using = p
+            .using
+            .as_deref()
+            .map(|u| env.fact_of(u))
+            .unwrap_or(Fact::Open {
+                kind: OpenKind::AlwaysTrue,
+                witness: "(no USING)".into(),
+            });
+        let check = match (&p.with_check, p.command) {
+            (Some(c), _) => env.fact_of(c),
+            // FOR ALL / UPDATE without WITH CHECK: USING checks the new row.
+            (None, PolicyCommand::All | PolicyCommand::Update) => using.clone(),
+            (None, _) => Fact::Open {
+                kind: OpenKind::AlwaysTrue,
+                witness: "(no WITH CHECK)".into(),
+            },
+        };
+        let obs = env.observations.borrow().clone();
+        (using, check, obs)
+    }
+
+    /// Combines the role's policies for a command: permissive OR-ed, restrictive AND-ed.
+    /// Returns the fact, whether it was the WITH CHECK side that decided, and the policy.
+    fn combine(
+        &self,
+        rel: &Relation,
+        role: &str,
+        cmd: Command,
+        check: bool,
+    ) -> (Fact, bool, Option<String>) {
+        let roles = self.roles.effective(role);
+        let applicable: Vec<&Policy> = rel
+            .policies
+            .iter()
+            .filter(|p| cmd.matches(p.command) && applies_to(p, &roles))
+            .collect();
+        let side = |p: &Policy| {
+            let (u, c, _) = self.policy_facts(rel, role, p);
+            if check {
+                c
+            } else {
+                u
+            }
+        };
+        let permissive: Vec<(&Policy, Fact)> = applicable
+            .iter()
+            .filter(|p| p.permissive)
+            .map(|p| (*p, side(p)))
+            .collect();
+        if permissive.is_empty() {
+            return (Fact::False, check, None);
+        }
+        let restrictive: Vec<(&Policy, Fact)> = applicable
+            .iter()
+            .filter(|p| !p.permissive)
+            .map(|p| (*p, side(p)))
+            .collect();
+        if let Some((p, f)) = restrictive.iter().find(|(_, f)| f.is_bound()) {
+            return (f.clone(), check, Some(p.name.clone()));
+        }
+        // The permissive side decides: name the first policy that opens it.
+        let culprit = permissive
+            .iter()
+            .find(|(_, f)| matches!(f, Fact::Open { .. }))
+            .or_else(|| {
+                permissive
+                    .iter()
+                    .find(|(_, f)| matches!(f, Fact::Unknown { .. }))
+            })
+            .map(|(p, _)| p.name.clone());
+        let fact = Fact::or(permissive.into_iter().map(|(_, f)| f).collect());
+        (fact, check, culprit)
+    }
+
+    fn verdict(&self, rel: &Relation, role: &str, cmd: Command) -> Verdict {
+        if !self.roles.has_privilege(rel, role, cmd.privilege()) {
+            return Verdict::NoPrivilege;
+        }
+        if !rel.rls_enabled {
+            return Verdict::Open {
+                kind: OpenKind::RlsDisabled,
+                policy: None,
+                witness: "row level security is disabled".into(),
+                check: false,
+            };
+        }
+        let sides: &[bool] = match cmd {
+            Command::Select | Command::Delete => &[false],
+            Command::Insert => &[true],
+            Command::Update => &[false, true],
+        };
+        let mut bound_reasons = vec![];
+        for &check in sides {
+            let (fact, check, policy) = self.combine(rel, role, cmd, check);
+            match fact {
+                Fact::False if bound_reasons.is_empty() => {
+                    return Verdict::DenyAll {
+                        reason: format!(
+                            "no permissive {} policy applies to {role}",
+                            cmd.privilege()
+                        ),
+                    }
+                }
+                Fact::False => {}
+                Fact::Open { kind, witness } => {
+                    return Verdict::Open {
+                        kind,
+                        policy,
+                        witness,
+                        check,
+                    }
+                }
+                Fact::Unknown { reason } => return Verdict::CannotVerify { reason, policy },
+                Fact::Bound { how } => bound_reasons.push(how),
+            }
+        }
+        Verdict::TenantBound {
+            reason: bound_reasons.join("; "),
+        }
+    }
+}
+
+impl AccessModel {
+    pub fn build(snapshot: &Snapshot, model: &TenantModel, config: &AccessConfig) -> AccessModel {
+        let b = Builder {
+            snapshot,
+            model,
+            config,
+            roles: Roles::new(snapshot),
+            select_memo: RefCell::new(HashMap::new()),
+        };
+        let roles = analysed_roles(snapshot, config);
+        let mut tables = BTreeMap::new();
+        let mut policies = vec![];
+        for (name, tenancy) in &model.tables {
+            if matches!(tenancy, Tenancy::Global { .. }) {
+                continue;
+            }
+            let Some(rel) = snapshot.relation(name) else {
+                continue;
+            };
+            let mut cells = vec![];
+            for role in &roles {
+                if b.roles.bypasses_rls(role) {
+                    continue;
+                }
+                for cmd in Command::ALL {
+                    cells.push(Cell {
+                        role: role.clone(),
+                        command: cmd,
+                        verdict: b.verdict(rel, role, cmd),
+                    });
+                }
+            }
+            tables.insert(name.clone(), cells);
+            // Role-independent view of each policy, for policy-level rules (analysed as the
+            // first API role the policy applies to, else the first API role).
+            for p in &rel.policies {
+                let role = roles
+                    .iter()
+                    .find(|r| applies_to(p, &b.roles.effective(r)))
+                    .or(roles.first())
+                    .cloned()
+                    .unwrap_or_else(|| "public".into());
+                let (using, check, observations) = b.policy_facts(rel, &role, p);
+                policies.push(PolicyAnalysis {
+                    table: name.clone(),
+                    policy: p.name.clone(),
+                    using: p.using.as_ref().map(|_| using),
+                    with_check: p.with_check.as_ref().map(|_| check),
+                    observations,
+                });
+            }
+        }
+        AccessModel {
+            roles,
+            tables,
+            policies,
+        }
+    }
+
+    pub fn cells(&self, table: &QualifiedName) -> &[Cell] {
+        self.tables.get(table).map(Vec::as_slice).unwrap_or(&[])
+    }
+}

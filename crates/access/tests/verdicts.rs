@@ -1,0 +1,132 @@
+//! The analyser's verdicts on leaking and safe policies, each built on a real database with the
+//! Supabase base, read back through the catalog as `pg_get_expr` prints it.
+
+use tenantguard_access::{AccessConfig, AccessModel, Command, OpenKind, Verdict};
+use tenantguard_catalog::{connect, load_snapshot, QualifiedName, SnapshotOptions};
+use tenantguard_tenant_model::{TenantConfig, TenantModel};
+
+const BASE: &str = "
+CREATE TABLE organizations (id uuid PRIMARY KEY);
+CREATE TABLE members (user_id uuid NOT NULL, org_id uuid NOT NULL REFERENCES organizations);
+CREATE INDEX ON members (org_id);
+ALTER TABLE members ENABLE ROW LEVEL SECURITY;
+CREATE POLICY m ON members FOR SELECT TO authenticated USING (user_id = (SELECT auth.uid()));
+CREATE TABLE members_open (user_id uuid NOT NULL, org_id uuid NOT NULL REFERENCES organizations);
+CREATE FUNCTION my_org() RETURNS uuid LANGUAGE sql STABLE AS $$ SELECT (auth.jwt() ->> 'organization_id')::uuid $$;
+CREATE FUNCTION any_org(o uuid) RETURNS boolean LANGUAGE sql STABLE AS $$ SELECT o IS NOT NULL $$;
+CREATE FUNCTION is_member(o uuid) RETURNS boolean LANGUAGE sql STABLE AS
+  $$ SELECT EXISTS (SELECT 1 FROM members m WHERE m.org_id = o AND m.user_id = auth.uid()) $$;
+";
+
+/// (table name, policy clauses after `FOR … TO authenticated`, expected SELECT outcome).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Expect {
+    Bound,
+    Open(OpenKind),
+    Deny,
+    Unknown,
+}
+
+const CASES: &[(&str, &str, Expect)] = &[
+    ("seed_template", "FOR ALL TO authenticated USING (org_id = (auth.jwt() ->> 'organization_id')::uuid) WITH CHECK (org_id = (auth.jwt() ->> 'organization_id')::uuid)", Expect::Bound),
+    ("wrapped", "FOR SELECT TO authenticated USING (org_id = (SELECT (auth.jwt() ->> 'organization_id')::uuid))", Expect::Bound),
+    ("app_metadata", "FOR SELECT TO authenticated USING (org_id = ((auth.jwt() -> 'app_metadata') ->> 'organization_id')::uuid)", Expect::Bound),
+    ("setting_claims", "FOR SELECT TO authenticated USING (org_id = (current_setting('request.jwt.claims', true)::jsonb ->> 'organization_id')::uuid)", Expect::Bound),
+    ("text_cast", "FOR SELECT TO authenticated USING (org_id::text = auth.jwt() ->> 'organization_id')", Expect::Bound),
+    ("membership_in", "FOR SELECT TO authenticated USING (org_id IN (SELECT m.org_id FROM members m WHERE m.user_id = auth.uid()))", Expect::Bound),
+    ("membership_any", "FOR SELECT TO authenticated USING (org_id = ANY (ARRAY(SELECT m.org_id FROM members m WHERE m.user_id = (SELECT auth.uid()))))", Expect::Bound),
+    ("helper_value", "FOR SELECT TO authenticated USING (org_id = my_org())", Expect::Bound),
+    ("helper_bool", "FOR SELECT TO authenticated USING (is_member(org_id))", Expect::Bound),
+    ("using_true", "FOR SELECT TO authenticated USING (true)", Expect::Open(OpenKind::AlwaysTrue)),
+    ("tautology", "FOR SELECT TO authenticated USING (org_id = org_id)", Expect::Open(OpenKind::Tautology)),
+    ("not_null", "FOR SELECT TO authenticated USING (org_id IS NOT NULL)", Expect::Open(OpenKind::Tautology)),
+    ("role_only", "FOR SELECT TO authenticated USING (auth.role() = 'authenticated')", Expect::Open(OpenKind::RoleOnly)),
+    ("user_metadata", "FOR SELECT TO authenticated USING (org_id = ((auth.jwt() -> 'user_metadata') ->> 'organization_id')::uuid)", Expect::Open(OpenKind::UntrustedClaim)),
+    ("fallback", "FOR SELECT TO authenticated USING (org_id = coalesce((auth.jwt() ->> 'organization_id')::uuid, org_id))", Expect::Open(OpenKind::Fallback)),
+    ("uid_null_or", "FOR SELECT TO authenticated USING (auth.uid() IS NULL OR org_id = (auth.jwt() ->> 'organization_id')::uuid)", Expect::Open(OpenKind::Fallback)),
+    ("membership_not_user", "FOR SELECT TO authenticated USING (org_id IN (SELECT m.org_id FROM members_open m))", Expect::Open(OpenKind::Membership)),
+    // RLS applies inside policies: members' own policy keeps the subquery to the caller's rows.
+    ("membership_via_rls", "FOR SELECT TO authenticated USING (org_id IN (SELECT m.org_id FROM members m))", Expect::Bound),
+    ("exists_not_tied", "FOR SELECT TO authenticated USING (EXISTS (SELECT 1 FROM members m WHERE m.user_id = auth.uid()))", Expect::Open(OpenKind::Membership)),
+    ("helper_ignores", "FOR SELECT TO authenticated USING (any_org(org_id))", Expect::Open(OpenKind::Helper)),
+    ("other_column", "FOR SELECT TO authenticated USING (id = (auth.jwt() ->> 'organization_id')::uuid)", Expect::Open(OpenKind::OtherColumn)),
+    ("or_true", "FOR SELECT TO authenticated USING (org_id = (auth.jwt() ->> 'organization_id')::uuid OR true)", Expect::Open(OpenKind::AlwaysTrue)),
+    ("no_select_policy", "FOR INSERT TO authenticated WITH CHECK (org_id = (auth.jwt() ->> 'organization_id')::uuid)", Expect::Deny),
+    ("guc_untrusted", "FOR SELECT TO authenticated USING (org_id = current_setting('app.tenant_id')::uuid)", Expect::Unknown),
+];
+
+#[tokio::test]
+async fn select_verdicts_match_postgres_semantics() {
+    let (name, url) = pg_harness::fresh_database(true).await.unwrap();
+    let mut sql = BASE.to_string();
+    for (t, policy, _) in CASES {
+        sql.push_str(&format!(
+            "CREATE TABLE {t} (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), org_id uuid NOT NULL REFERENCES organizations);
+             ALTER TABLE {t} ENABLE ROW LEVEL SECURITY;
+             CREATE POLICY p ON {t} {policy};\n"
+        ));
+    }
+    // A permissive `true` fenced by a restrictive tenant policy is safe.
+    sql.push_str(
+        "CREATE TABLE fenced (id uuid PRIMARY KEY, org_id uuid NOT NULL REFERENCES organizations);
+         ALTER TABLE fenced ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY open ON fenced FOR SELECT TO authenticated USING (true);
+         CREATE POLICY fence ON fenced AS RESTRICTIVE FOR ALL TO authenticated USING (org_id = (SELECT auth.jwt() ->> 'organization_id')::uuid);
+         CREATE TABLE child (id uuid PRIMARY KEY, fenced_id uuid NOT NULL REFERENCES fenced);
+         ALTER TABLE child ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY c ON child FOR SELECT TO authenticated USING (EXISTS (SELECT 1 FROM fenced f WHERE f.id = child.fenced_id));
+         CREATE TABLE child_of_open (id uuid PRIMARY KEY, using_true_id uuid NOT NULL REFERENCES using_true);
+         ALTER TABLE child_of_open ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY c ON child_of_open FOR SELECT TO authenticated USING (EXISTS (SELECT 1 FROM using_true u WHERE u.id = using_true_id));
+         CREATE TABLE no_rls (id uuid PRIMARY KEY, org_id uuid NOT NULL REFERENCES organizations);",
+    );
+    pg_harness::shared()
+        .connect(&name)
+        .await
+        .unwrap()
+        .batch_execute(&sql)
+        .await
+        .unwrap();
+    let (client, _) = connect(&url).await.unwrap();
+    let snapshot = load_snapshot(&client, &SnapshotOptions::default())
+        .await
+        .unwrap();
+    let model = TenantModel::infer(&snapshot, &TenantConfig::default()).unwrap();
+    let access = AccessModel::build(&snapshot, &model, &AccessConfig::default());
+
+    let select = |t: &str| {
+        access
+            .cells(&QualifiedName::new("public", t))
+            .iter()
+            .find(|c| c.role == "authenticated" && c.command == Command::Select)
+            .unwrap_or_else(|| panic!("no cell for {t}"))
+            .verdict
+            .clone()
+    };
+    let outcome = |v: &Verdict| match v {
+        Verdict::TenantBound { .. } => Expect::Bound,
+        Verdict::Open { kind, .. } => Expect::Open(*kind),
+        Verdict::DenyAll { .. } => Expect::Deny,
+        Verdict::CannotVerify { .. } => Expect::Unknown,
+        Verdict::NoPrivilege => panic!("Supabase grants authenticated everything"),
+    };
+    let mut wrong = vec![];
+    for (t, _, expected) in CASES {
+        let v = select(t);
+        if outcome(&v) != *expected {
+            wrong.push(format!("{t}: expected {expected:?}, got {v:?}"));
+        }
+    }
+    for (t, expected) in [
+        ("fenced", Expect::Bound),
+        ("child", Expect::Bound),
+        ("child_of_open", Expect::Open(OpenKind::Membership)),
+        ("no_rls", Expect::Open(OpenKind::RlsDisabled)),
+    ] {
+        let v = select(t);
+        if outcome(&v) != expected {
+            wrong.push(format!("{t}: expected {expected:?}, got {v:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
