@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use indicatif::{ProgressBar, ProgressStyle};
+use tenantguard_access::AccessModel;
 use tenantguard_catalog::{connect, load_snapshot, Snapshot, SnapshotOptions};
 use tenantguard_report::{AuditReport, DataScanSummary, ModelSummary, Summary};
 use tenantguard_rules::{checklist, run_rules, Context};
@@ -108,9 +109,11 @@ pub async fn run_audit(
         notes.push(format!("data checks skipped: {why}"));
     }
 
+    let access = AccessModel::build(&snapshot, &model, &config.access_config());
     let ctx = Context {
         snapshot: &snapshot,
         model: &model,
+        access: &access,
         scans: scans.as_ref(),
         config: &rules_config,
     };

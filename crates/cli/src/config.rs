@@ -18,6 +18,20 @@ pub struct Config {
     pub integrity: IntegrityConfig,
     #[serde(default)]
     pub rules: RulesSection,
+    #[serde(default)]
+    pub rls: RlsConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RlsConfig {
+    /// Roles the application's users act as (default: anon, authenticated).
+    pub api_roles: Option<Vec<String>>,
+    /// Settings the application sets server-side with the tenant, e.g. `app.tenant_id`.
+    #[serde(default)]
+    pub trusted_settings: Vec<String>,
+    /// Login roles expected to bypass RLS (default: postgres and Supabase's admin roles).
+    pub admin_roles: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -74,9 +88,19 @@ impl Config {
                 "[integrity] expected_on_delete = {other:?}: expected cascade, restrict, no action, set null or set default"
             ),
         };
+        let defaults = RulesConfig::default();
         Ok(RulesConfig {
             expected_on_delete,
             disabled: self.rules.disable.clone(),
+            admin_roles: self.rls.admin_roles.clone().unwrap_or(defaults.admin_roles),
         })
+    }
+
+    pub fn access_config(&self) -> tenantguard_access::AccessConfig {
+        let defaults = tenantguard_access::AccessConfig::default();
+        tenantguard_access::AccessConfig {
+            api_roles: self.rls.api_roles.clone().unwrap_or(defaults.api_roles),
+            trusted_settings: self.rls.trusted_settings.clone(),
+        }
     }
 }

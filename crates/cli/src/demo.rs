@@ -12,6 +12,7 @@ use crate::config::Config;
 /// The example ships inside the binary, so the demo needs no checkout.
 const CLINIC_SCHEMA: &str = include_str!("../../../examples/clinic/schema.sql");
 const CLINIC_DATA: &str = include_str!("../../../examples/clinic/data.sql");
+const SEED_PHASE3: &str = include_str!("../../../examples/clinic/seed_phase3.sql");
 
 pub async fn run(keep: bool, json: bool) -> Result<ExitCode> {
     let started = Instant::now();
@@ -45,13 +46,34 @@ pub async fn run(keep: bool, json: bool) -> Result<ExitCode> {
         scan_timeout: Duration::from_secs(60),
         checklist: true,
     };
-    let report = run_audit(&Source::Database(url.clone()), &Config::default(), &opts).await?;
-    let text = if json {
-        tenantguard_report::render_json(&report) + "\n"
+    let before = run_audit(&Source::Database(url.clone()), &Config::default(), &opts).await?;
+    if !json {
+        crate::print(&tenantguard_report::render_text(&before, false))?;
+        eprintln!(
+            "\napplying the seed's own Phase 3 migration (examples/clinic/seed_phase3.sql: RLS on \
+             organizations, sms_confirmation_logs, appointment_bookings) and auditing again …\n"
+        );
+    }
+    let client = cluster.connect("clinic").await?;
+    client
+        .batch_execute(SEED_PHASE3)
+        .await
+        .context("applying examples/clinic/seed_phase3.sql")?;
+    drop(client);
+    let after = run_audit(&Source::Database(url.clone()), &Config::default(), &opts).await?;
+    if json {
+        let both = serde_json::json!({
+            "tool": "tenantguard",
+            "version": env!("CARGO_PKG_VERSION"),
+            "demo": [
+                { "stage": "as the seed found it", "report": before },
+                { "stage": "after the seed's Phase 3 migration", "report": after },
+            ],
+        });
+        crate::print(&(serde_json::to_string_pretty(&both)? + "\n"))?;
     } else {
-        tenantguard_report::render_text(&report, false)
-    };
-    crate::print(&text)?;
+        crate::print(&tenantguard_report::render_text(&after, false))?;
+    }
     eprintln!(
         "\ndemo finished in {:.1} s; `tenantguard explain <rule>` shows a rule's page and fix",
         started.elapsed().as_secs_f64()

@@ -118,11 +118,15 @@ async fn clinic_audit_finds_exactly_the_planted_defects_and_changes_nothing() {
     assert_eq!(
         summary(&report),
         vec![
+            s("auth-call-per-row", "call_transcripts", None),
             s("cross-tenant-reference", "appointment_holds", Some(1)),
             s("missing-tenant-fk", "webhook_deliveries", None),
             s("null-tenant-rows", "voice_call_events", Some(4)),
             s("orphan-tenant-rows", "call_recordings", Some(3)),
             s("orphan-tenant-rows", "webhook_deliveries", Some(2)),
+            s("rls-disabled", "appointment_bookings", None),
+            s("rls-disabled", "organizations", None),
+            s("rls-disabled", "sms_confirmation_logs", None),
             s("tenant-fk-not-cascade", "cold_call_logs", None),
             s("tenant-fk-not-validated", "call_recordings", None),
             s("tenant-key-nullable", "voice_call_events", None),
@@ -137,6 +141,9 @@ async fn clinic_audit_finds_exactly_the_planted_defects_and_changes_nothing() {
             assert!(f.get(key).is_some(), "finding lacks {key}: {f}");
         }
         assert_eq!(f["object"]["kind"], "table");
+        if f["rule"] == "auth-call-per-row" {
+            assert_eq!(f["policy"], "call_transcripts - Organization Isolation");
+        }
         assert!(["critical", "high", "medium", "low", "info"]
             .contains(&f["severity"].as_str().unwrap()));
         assert!(["isolation", "integrity", "privilege", "performance"]
@@ -157,15 +164,23 @@ async fn clinic_audit_finds_exactly_the_planted_defects_and_changes_nothing() {
     assert_eq!(report["data_scan"]["timed_out"], 0);
     assert_eq!(report["data_scan"]["failed"], 0);
 
-    // With the data scan off only high and medium findings remain: --fail-on critical passes.
-    let out = tenantguard(&[
+    // With the data scan off, the static criticals (RLS disabled) still fail the build; with
+    // that rule disabled in tenantguard.toml only high and medium findings remain.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("tenantguard.toml");
+    std::fs::write(&cfg, "[rules]\ndisable = [\"rls-disabled\"]\n").unwrap();
+    let args = [
         "audit",
         "--database-url",
         &url,
         "--no-data",
         "--fail-on",
         "critical",
-    ]);
+    ];
+    assert_eq!(tenantguard(&args).status.code(), Some(1));
+    let mut with_config = args.to_vec();
+    with_config.extend(["--config", cfg.to_str().unwrap()]);
+    let out = tenantguard(&with_config);
     assert_eq!(
         out.status.code(),
         Some(0),

@@ -96,10 +96,31 @@ pub fn evaluate(ctx: &Context, findings: &[Finding]) -> Vec<ChecklistItem> {
     );
     out.push(item("RLS policies exist on all tenant tables", s, d));
 
+    let mut open: Vec<String> = ctx
+        .access
+        .tables
+        .iter()
+        .filter(|(_, cells)| {
+            cells.iter().any(|c| {
+                matches!(
+                    c.verdict,
+                    tenantguard_access::Verdict::Open { .. }
+                        | tenantguard_access::Verdict::CannotVerify { .. }
+                )
+            })
+        })
+        .map(|(t, _)| t.to_string())
+        .collect();
+    open.sort();
+    let (s, d) = pass_or_fail(
+        open,
+        "every policy on a tenant table keeps each API role to its own tenant (judged on the parse tree, not the text)".into(),
+        "API roles can reach other tenants' rows (or the policy could not be verified) in",
+    );
     out.push(item(
         "All policies use org_id = (auth.jwt() ->> 'organization_id')::uuid",
-        ItemStatus::NotChecked,
-        "needs the policy analyser (RLS audit), not built yet".into(),
+        s,
+        d,
     ));
 
     let no_rls: Vec<String> = tenant_tables

@@ -6,10 +6,12 @@ pub mod checklist;
 mod finding;
 pub mod integrity;
 mod registry;
+pub mod rls;
 
 pub use finding::{Category, Finding, ObjectKind, ObjectRef, Severity};
 pub use registry::{registry, rule, run_rules, Rule};
 
+use tenantguard_access::AccessModel;
 use tenantguard_catalog::{FkAction, Snapshot};
 use tenantguard_scan::ScanReport;
 use tenantguard_tenant_model::TenantModel;
@@ -22,6 +24,8 @@ pub struct RulesConfig {
     pub expected_on_delete: FkAction,
     /// Rule ids switched off.
     pub disabled: Vec<String>,
+    /// Login roles that are expected to bypass RLS (the platform's administrators).
+    pub admin_roles: Vec<String>,
 }
 
 impl Default for RulesConfig {
@@ -29,6 +33,17 @@ impl Default for RulesConfig {
         Self {
             expected_on_delete: FkAction::Cascade,
             disabled: vec![],
+            admin_roles: [
+                "postgres",
+                "supabase_admin",
+                "supabase_auth_admin",
+                "supabase_storage_admin",
+                "supabase_replication_admin",
+                "supabase_etl_admin",
+                "supabase_read_only_user",
+            ]
+            .map(String::from)
+            .to_vec(),
         }
     }
 }
@@ -38,6 +53,7 @@ impl Default for RulesConfig {
 pub struct Context<'a> {
     pub snapshot: &'a Snapshot,
     pub model: &'a TenantModel,
+    pub access: &'a AccessModel,
     pub scans: Option<&'a ScanReport>,
     pub config: &'a RulesConfig,
 }

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
+use tenantguard_access::{AccessConfig, AccessModel};
 use tenantguard_catalog::{connect, load_snapshot, FkAction, Snapshot, SnapshotOptions};
 use tenantguard_rules::{run_rules, Context, Finding, RulesConfig};
 use tenantguard_scan::{plan_scans, run_scans, ScanOptions};
@@ -58,9 +59,11 @@ async fn scan_and_check(
         progress: None,
     };
     let scans = run_scans(url, tasks, false, &options).await.expect("scan");
+    let access = AccessModel::build(snapshot, model, &AccessConfig::default());
     run_rules(&Context {
         snapshot,
         model,
+        access: &access,
         scans: Some(&scans),
         config: &config,
     })
@@ -286,7 +289,7 @@ async fn tenant_fk_not_cascade_with_default_and_configured_expectation() {
     // then NO ACTION is still flagged (it is not RESTRICT), and CASCADE is flagged too.
     let config = RulesConfig {
         expected_on_delete: FkAction::Restrict,
-        disabled: vec![],
+        ..RulesConfig::default()
     };
     let findings = audit_with(&url, config, Duration::from_secs(60)).await;
     assert_eq!(
