@@ -188,6 +188,9 @@ pub struct Env<'a> {
     pub table_is_bound: &'a dyn Fn(&QualifiedName) -> bool,
     pub observations: RefCell<Vec<Observation>>,
     params: RefCell<Vec<HashMap<String, Node>>>,
+    /// Owners of the SECURITY DEFINER helpers being inlined: inside them, RLS of the tables they
+    /// read applies to the owner, not the caller.
+    definers: RefCell<Vec<String>>,
 }
 
 const MAX_DEPTH: usize = 6;
@@ -310,6 +313,13 @@ fn range_vars(sel: &SelectStmt) -> Vec<(QualifiedName, String)> {
     out
 }
 
+fn first_target(sel: &SelectStmt) -> Option<&Node> {
+    sel.target_list.first().and_then(|t| match &t.node {
+        Some(N::ResTarget(rt)) => rt.val.as_deref(),
+        _ => None,
+    })
+}
+
 fn conjuncts(node: &Node) -> Vec<&Node> {
     match &node.node {
         Some(N::BoolExpr(b)) if b.boolop == protobuf::BoolExprType::AndExpr as i32 => {
@@ -335,6 +345,7 @@ impl<'a> Env<'a> {
             table_is_bound,
             observations: RefCell::new(vec![]),
             params: RefCell::new(vec![]),
+            definers: RefCell::new(vec![]),
         }
     }
 
@@ -428,7 +439,13 @@ impl<'a> Env<'a> {
             }
         }
         self.params.borrow_mut().push(frame);
+        if func.security_definer {
+            self.definers.borrow_mut().push(func.owner.clone());
+        }
         let out = f();
+        if func.security_definer {
+            self.definers.borrow_mut().pop();
+        }
         self.params.borrow_mut().pop();
         Some(out)
     }
@@ -655,16 +672,55 @@ impl<'a> Env<'a> {
     /// the caller's tenants if its rows are filtered by the current user or a tenant claim, or
     /// if the table it reads is itself tenant-bound by RLS for this role.
     fn subquery_source(&self, sel: &SelectStmt, text: &str) -> Source {
+        if self.selects_user_metadata(sel) {
+            self.observe(Observation::UntrustedClaim { text: text.into() });
+            return Source::UntrustedClaim;
+        }
         match self.subquery_trust(sel) {
             Ok(how) => Source::Trusted { how },
             Err(why) => Source::Unknown(format!("{text}: {why}")),
         }
     }
 
+    /// `SELECT raw_user_meta_data ->> 'org' FROM auth.users WHERE id = auth.uid()`: filtered by
+    /// the current user, but the value is one the user can edit.
+    fn selects_user_metadata(&self, sel: &SelectStmt) -> bool {
+        fn base_column(n: &Node) -> Option<String> {
+            match &n.node {
+                Some(N::ColumnRef(c)) => strings(&c.fields).last().cloned(),
+                Some(N::TypeCast(tc)) => tc.arg.as_deref().and_then(base_column),
+                Some(N::AExpr(ae)) => ae.lexpr.as_deref().and_then(base_column),
+                _ => None,
+            }
+        }
+        first_target(sel)
+            .and_then(base_column)
+            .is_some_and(|c| matches!(c.as_str(), "raw_user_meta_data" | "user_metadata"))
+    }
+
+    /// Whether reading `table` inside the policy shows only the caller's tenant: its RLS binds
+    /// the caller — unless a SECURITY DEFINER helper reads it as an owner that bypasses RLS.
+    fn read_is_bound(&self, table: &QualifiedName) -> bool {
+        if let Some(owner) = self.definers.borrow().last() {
+            if let Some(rel) = self.snapshot.relation(table) {
+                if crate::model::owner_bypasses(self.snapshot, owner, rel) {
+                    return false;
+                }
+            }
+        }
+        (self.table_is_bound)(table)
+    }
+
     fn subquery_trust(&self, sel: &SelectStmt) -> Result<String, String> {
         let tables = range_vars(sel);
         if tables.is_empty() {
-            return Err("the subquery reads no table".into());
+            // (SELECT my_orgs()): the value of a helper or a claim.
+            return match first_target(sel).map(|t| self.classify(t, true)) {
+                Some(Source::Trusted { how }) => Ok(how),
+                Some(Source::TenantClaim { path }) => Ok(format!("claim {path}")),
+                Some(other) => Err(format!("the subquery yields {other:?}")),
+                None => Err("the subquery reads no table".into()),
+            };
         }
         if let Some(w) = sel.where_clause.as_deref() {
             for c in conjuncts(w) {
@@ -689,7 +745,7 @@ impl<'a> Env<'a> {
                 }
             }
         }
-        if tables.iter().all(|(t, _)| (self.table_is_bound)(t)) {
+        if tables.iter().all(|(t, _)| self.read_is_bound(t)) {
             return Ok(format!("{} is itself tenant-bound by RLS", tables[0].0));
         }
         Err(format!(
@@ -738,6 +794,15 @@ impl<'a> Env<'a> {
                     }
                     _ => match args.first() {
                         Some(Fact::False) => Fact::open(OpenKind::AlwaysTrue, text()),
+                        // NOT (org_id IS NULL) is org_id IS NOT NULL: every row with a tenant.
+                        _ if matches!(
+                            b.args.first().and_then(|a| a.node.as_ref()),
+                            Some(N::NullTest(nt)) if nt.nulltesttype == protobuf::NullTestType::IsNull as i32
+                                && matches!(nt.arg.as_deref().map(|a| self.classify(a, true)), Some(Source::Column(_)))
+                        ) =>
+                        {
+                            Fact::open(OpenKind::Tautology, text())
+                        }
                         Some(Fact::Unknown { reason }) => Fact::Unknown {
                             reason: reason.clone(),
                         },
@@ -825,7 +890,15 @@ impl<'a> Env<'a> {
         let rs = if any {
             match &r.node {
                 Some(N::SubLink(sl)) => match sl.subselect.as_ref().and_then(|s| s.node.as_ref()) {
-                    Some(N::SelectStmt(sel)) => self.subquery_source(sel, &deparse(r)),
+                    Some(N::SelectStmt(sel)) => match self.subquery_source(sel, &deparse(r)) {
+                        // Same as `col IN (SELECT …)` from an unfiltered membership table.
+                        Source::Unknown(why)
+                            if matches!(self.classify(l, false), Source::Column(_)) =>
+                        {
+                            return Fact::open(OpenKind::Membership, format!("{text} ({why})"))
+                        }
+                        other => other,
+                    },
                     _ => Source::Unknown(deparse(r)),
                 },
                 _ => self.classify(r, false),
@@ -902,6 +975,10 @@ impl<'a> Env<'a> {
                 };
                 self.observe(Observation::MembershipInSubquery { text: text.clone() });
                 let ls = self.classify(test, false);
+                if self.selects_user_metadata(sel) {
+                    self.observe(Observation::UntrustedClaim { text: text.clone() });
+                    return self.pin(ls, Source::UntrustedClaim, &text);
+                }
                 let rs = match self.subquery_trust(sel) {
                     Ok(how) => Source::Trusted { how },
                     Err(why) => {
@@ -1046,4 +1123,32 @@ impl<'a> Env<'a> {
             },
         }
     }
+}
+
+/// Does a SQL statement (a function body) compare some column with the caller's identity or
+/// tenant claim? Judged on the parse tree: an `=` whose one side is a column and whose other side
+/// is a tenant claim, the current user, or a trusted lookup. (`auth.uid() IS NOT NULL` is not.)
+pub fn pins_caller(snapshot: &Snapshot, sql: &str) -> bool {
+    let Ok(parsed) = pg_query::parse(sql, pg_query::ParserOptions::DEFAULT) else {
+        return false;
+    };
+    let table = Relation::default();
+    let never = |_: &QualifiedName| false;
+    let env = Env::new(snapshot, &table, None, &[], &never);
+    parsed.protobuf.nodes().iter().any(|(n, ..)| match n {
+        pg_query::NodeRef::AExpr(ae) if strings(&ae.name).join("") == "=" => {
+            let (Some(l), Some(r)) = (ae.lexpr.as_deref(), ae.rexpr.as_deref()) else {
+                return false;
+            };
+            let is_col = |n: &Node| matches!(&n.node, Some(N::ColumnRef(_)));
+            let is_caller = |n: &Node| {
+                matches!(
+                    env.classify(n, true),
+                    Source::TenantClaim { .. } | Source::CurrentUser | Source::Trusted { .. }
+                )
+            };
+            (is_col(l) && is_caller(r)) || (is_col(r) && is_caller(l))
+        }
+        _ => false,
+    })
 }

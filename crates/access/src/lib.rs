@@ -5,7 +5,10 @@
 pub mod expr;
 pub mod model;
 
-pub use expr::{deparse, parse_expr, parse_select, tables_read, Fact, Observation, OpenKind};
+pub use expr::{
+    deparse, parse_expr, parse_select, pins_caller, tables_read, Fact, Observation, OpenKind,
+};
 pub use model::{
-    analysed_roles, AccessConfig, AccessModel, Cell, Command, PolicyAnalysis, Roles, Verdict,
+    analysed_roles, owner_bypasses, AccessConfig, AccessModel, Cell, Command, PolicyAnalysis,
+    Roles, Verdict,
 };

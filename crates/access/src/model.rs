@@ -160,6 +160,15 @@ impl<'a> Roles<'a> {
     }
 }
 
+/// Whether `owner` reading `table` skips its RLS: RLS off, superuser or BYPASSRLS, or the
+/// table's owner (directly or by inheritance) when RLS is not forced.
+pub fn owner_bypasses(snapshot: &Snapshot, owner: &str, table: &Relation) -> bool {
+    let roles = Roles::new(snapshot);
+    !table.rls_enabled
+        || roles.bypasses_rls(owner)
+        || (!table.rls_forced && roles.effective(owner).contains(&table.owner))
+}
+
 fn applies_to(policy: &Policy, roles: &HashSet<String>) -> bool {
     policy
         .roles
@@ -235,22 +244,18 @@ impl<'a> Builder<'a> {
     ) -> (Fact, Fact, Vec<Observation>) {
         let bound = |t: &QualifiedName| self.select_is_bound(t, role);
         let env = self.env(rel, role, &bound);
+        // A policy without USING admits no existing row (PostgreSQL leaves it out of the OR).
         let using = p
             .using
             .as_deref()
             .map(|u| env.fact_of(u))
-            .unwrap_or(Fact::Open {
-                kind: OpenKind::AlwaysTrue,
-                witness: "(no USING)".into(),
-            });
+            .unwrap_or(Fact::False);
         let check = match (&p.with_check, p.command) {
             (Some(c), _) => env.fact_of(c),
             // FOR ALL / UPDATE without WITH CHECK: USING checks the new row.
             (None, PolicyCommand::All | PolicyCommand::Update) => using.clone(),
-            (None, _) => Fact::Open {
-                kind: OpenKind::AlwaysTrue,
-                witness: "(no WITH CHECK)".into(),
-            },
+            // INSERT without WITH CHECK admits no new row.
+            (None, _) => Fact::False,
         };
         let obs = env.observations.borrow().clone();
         (using, check, obs)

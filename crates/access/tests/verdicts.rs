@@ -52,6 +52,11 @@ const CASES: &[(&str, &str, Expect)] = &[
     ("other_column", "FOR SELECT TO authenticated USING (id = (auth.jwt() ->> 'organization_id')::uuid)", Expect::Open(OpenKind::OtherColumn)),
     ("or_true", "FOR SELECT TO authenticated USING (org_id = (auth.jwt() ->> 'organization_id')::uuid OR true)", Expect::Open(OpenKind::AlwaysTrue)),
     ("no_select_policy", "FOR INSERT TO authenticated WITH CHECK (org_id = (auth.jwt() ->> 'organization_id')::uuid)", Expect::Deny),
+    // A policy without USING is left out by PostgreSQL: it admits no row.
+    ("no_using", "FOR SELECT TO authenticated", Expect::Deny),
+    // Filtered by the current user, but the value comes from user_metadata, which the user edits.
+    ("users_metadata", "FOR SELECT TO authenticated USING (org_id = (SELECT (u.raw_user_meta_data ->> 'organization_id')::uuid FROM auth.users u WHERE u.id = (SELECT auth.uid())))", Expect::Open(OpenKind::UntrustedClaim)),
+    ("not_is_null", "FOR SELECT TO authenticated USING (NOT (org_id IS NULL))", Expect::Open(OpenKind::Tautology)),
     ("guc_untrusted", "FOR SELECT TO authenticated USING (org_id = current_setting('app.tenant_id')::uuid)", Expect::Unknown),
 ];
 
@@ -80,6 +85,10 @@ async fn select_verdicts_match_postgres_semantics() {
          CREATE POLICY c ON child_of_open FOR SELECT TO authenticated USING (EXISTS (SELECT 1 FROM using_true u WHERE u.id = using_true_id));
          CREATE TABLE no_rls (id uuid PRIMARY KEY, org_id uuid NOT NULL REFERENCES organizations);",
     );
+    // The auditing role's search_path includes `auth`: pg_get_expr must still print auth.jwt().
+    sql.push_str(&format!(
+        "ALTER DATABASE \"{name}\" SET search_path = public, auth;"
+    ));
     pg_harness::shared()
         .connect(&name)
         .await

@@ -173,11 +173,14 @@ ORDER BY 2, 3, 4";
 
 /// Reads the whole snapshot. The caller's client must not be inside a transaction.
 pub async fn load_snapshot(client: &Client, options: &SnapshotOptions) -> Result<Snapshot> {
+    // With search_path = pg_catalog, pg_get_expr/pg_get_viewdef print every name qualified
+    // (`auth.jwt()`, not `jwt()`), whatever the auditing role's own search_path.
     // pg_get_viewdef takes a lock on the view: behind a migration's
     // ACCESS EXCLUSIVE lock they would wait forever, so give up after a few seconds instead.
     client
         .batch_execute(
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL lock_timeout = '5s';",
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL lock_timeout = '5s'; \
+             SET LOCAL search_path = pg_catalog;",
         )
         .await
         .context("starting a read-only transaction")?;

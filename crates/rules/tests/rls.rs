@@ -507,7 +507,7 @@ async fn policy_not_tenant_bound() {
 /// policy recursion). Inside a SECURITY DEFINER helper the RLS of the tables it reads does not
 /// apply (its owner bypasses it).
 #[tokio::test]
-#[ignore = "analyser bug: ANY(ARRAY(open subquery)) is CannotVerify instead of Open; IN (SELECT set-returning helper) is Open even when the helper filters by auth.uid(); an inlined SECURITY DEFINER helper is trusted on the RLS of tables its owner bypasses"]
+
 async fn policy_not_tenant_bound_membership_helpers() {
     let select = |using: &str| format!("FOR SELECT TO authenticated USING ({using})");
     let mut sql = String::from(
@@ -1005,7 +1005,7 @@ async fn view_bypasses_rls() {
 /// `security_invoker` is a boolean reloption: PostgreSQL stores it as written (`yes`, `1`, `on`)
 /// and accepts every boolean spelling.
 #[tokio::test]
-#[ignore = "analyser bug: view-bypasses-rls only accepts security_invoker=true/on; =yes and =1 views are reported though they run as the invoker"]
+
 async fn view_bypasses_rls_security_invoker_spellings() {
     let db = database(&format!(
         "{}
@@ -1059,7 +1059,7 @@ async fn materialized_view_exposed() {
 /// A materialized view is filled by its owner whatever it reads through: over a view (even a
 /// security_invoker one) of a tenant table it still holds every tenant's rows.
 #[tokio::test]
-#[ignore = "analyser bug: materialized-view-exposed only looks at the tables named in the definition, not at tables read through views"]
+
 async fn materialized_view_exposed_through_a_view() {
     let db = database(&format!(
         "{}
@@ -1232,7 +1232,7 @@ async fn security_definer_exposed() {
 /// Calling auth.uid()/auth.jwt() is not filtering by tenant: `WHERE auth.uid() IS NOT NULL`
 /// only asks for a signed-in caller, who then reads every tenant's rows.
 #[tokio::test]
-#[ignore = "analyser bug: security-definer-exposed treats any call of auth.uid()/auth.jwt()/current_setting in the body as a tenant filter"]
+
 async fn security_definer_exposed_auth_call_is_not_a_filter() {
     let db = database(&format!(
         "{}
@@ -1259,7 +1259,7 @@ async fn security_definer_exposed_auth_call_is_not_a_filter() {
 }
 /// PL/pgSQL definers that return what they read (`RETURN n`, `RETURN QUERY`): the common shape.
 #[tokio::test]
-#[ignore = "analyser bug: body_statements parses PL/pgSQL bodies as `RETURNS void`, so any body with RETURN <expr> or RETURN QUERY fails to parse and is silently skipped"]
+
 async fn security_definer_exposed_plpgsql_returning_rows() {
     let db = database(&format!(
         "{}
@@ -1409,4 +1409,26 @@ async fn membership_in_subquery() {
         "{exprs:?}"
     );
     assert_eq!(objects_of(&findings, "policy-not-tenant-bound"), NONE);
+}
+
+/// An inheritance child of a tenant table with RLS is reported once, as a bypass path, not also
+/// as a tenant table with RLS disabled.
+#[tokio::test]
+async fn inheritance_child_is_reported_once() {
+    let db = database(
+        "CREATE TABLE notes (id int, org_id uuid NOT NULL REFERENCES organizations);
+         ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY p ON notes FOR ALL TO authenticated
+           USING (org_id = (SELECT (auth.jwt() ->> 'organization_id')::uuid));
+         CREATE TABLE archived_notes () INHERITS (notes);",
+    )
+    .await;
+    let findings = audit(&db).await;
+    let about: Vec<&str> = findings
+        .iter()
+        .filter(|f| f.object.name == "archived_notes")
+        .map(|f| f.rule.as_str())
+        .filter(|r| r.starts_with("rls-") || r.starts_with("partition-"))
+        .collect();
+    assert_eq!(about, ["partition-bypasses-rls"]);
 }

@@ -1,8 +1,7 @@
 use serde_json::json;
-use tenantguard_access::{parse_expr, tables_read};
 use tenantguard_catalog::{quote_ident, RelationKind};
 
-use super::{api_roles_with, tenanted};
+use super::{api_roles_with, base_tables_of_definition, tenanted};
 use crate::{Context, Finding, ObjectKind, ObjectRef, Rule};
 
 /// Materialized views have no RLS at all: one built from tenant tables and readable by an API
@@ -14,8 +13,7 @@ pub fn check(rule: &Rule, ctx: &Context) -> Vec<Finding> {
         .filter(|r| r.kind == RelationKind::MaterializedView)
         .filter_map(|m| {
             let def = m.view_definition.as_deref()?;
-            let node = parse_expr(&format!("EXISTS ({})", def.trim().trim_end_matches(';'))).ok()?;
-            let sources: Vec<String> = tables_read(&node)
+            let sources: Vec<String> = base_tables_of_definition(ctx, def)
                 .into_iter()
                 .filter(|t| tenanted(ctx, t))
                 .map(|t| t.to_string())

@@ -58,6 +58,35 @@ pub(crate) fn tenanted_ancestor(ctx: &Context, rel: &Relation) -> Option<Qualifi
     None
 }
 
+/// The tables a view or materialized view definition reads, following views down to their
+/// base tables (a view of a view of a tenant table still shows tenant rows).
+pub(crate) fn base_tables_of_definition(ctx: &Context, definition: &str) -> Vec<QualifiedName> {
+    let mut out = vec![];
+    let mut todo = vec![definition.to_string()];
+    let mut seen = vec![];
+    while let Some(def) = todo.pop() {
+        let Ok(node) = tenantguard_access::parse_expr(&format!(
+            "EXISTS ({})",
+            def.trim().trim_end_matches(';')
+        )) else {
+            continue;
+        };
+        for t in tenantguard_access::tables_read(&node) {
+            if seen.contains(&t) {
+                continue;
+            }
+            seen.push(t.clone());
+            match ctx.snapshot.relation(&t) {
+                Some(r) if r.view_definition.is_some() => {
+                    todo.push(r.view_definition.clone().unwrap_or_default())
+                }
+                _ => out.push(t),
+            }
+        }
+    }
+    out
+}
+
 /// API roles holding `privilege` on `rel`.
 pub(crate) fn api_roles_with(ctx: &Context, rel: &Relation, privilege: &str) -> Vec<String> {
     let roles = Roles::new(ctx.snapshot);

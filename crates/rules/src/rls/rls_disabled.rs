@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use super::{api_roles_with, template_fix, tenanted};
+use super::{api_roles_with, template_fix, tenanted, tenanted_ancestor};
 use crate::{Context, Finding, ObjectRef, Rule};
 
 pub fn check(rule: &Rule, ctx: &Context) -> Vec<Finding> {
@@ -8,6 +8,12 @@ pub fn check(rule: &Rule, ctx: &Context) -> Vec<Finding> {
         .relations
         .iter()
         .filter(|r| r.kind.is_table() && !r.rls_enabled && tenanted(ctx, &r.qualified_name()))
+        // A child of a tenant table with RLS is partition-bypasses-rls's finding.
+        .filter(|r| {
+            tenanted_ancestor(ctx, r)
+                .and_then(|p| ctx.snapshot.relation(&p))
+                .is_none_or(|p| !p.rls_enabled)
+        })
         .filter_map(|r| {
             let roles: Vec<String> = ctx
                 .access

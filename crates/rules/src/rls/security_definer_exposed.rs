@@ -1,28 +1,28 @@
 use serde_json::json;
-use tenantguard_access::{parse_select, tables_read, Roles};
+use tenantguard_access::{owner_bypasses, parse_select, pins_caller, tables_read, Roles};
 use tenantguard_catalog::{quote_ident, Function, QualifiedName, PLATFORM_SCHEMAS};
 
 use super::tenanted;
-use super::view_bypasses_rls::owner_bypasses;
 use crate::{Context, Finding, ObjectKind, ObjectRef, Rule};
 
 /// The SQL statements of a function body: the body itself for SQL functions; for PL/pgSQL, the
 /// queries PostgreSQL's PL/pgSQL parser finds in it.
-pub(crate) fn body_statements(f: &Function) -> Vec<String> {
+/// `None` when the body could not be analysed.
+pub(crate) fn body_statements(f: &Function) -> Option<Vec<String>> {
     match f.language.as_str() {
-        "sql" => vec![f.body.clone()],
+        "sql" => Some(vec![f.body.clone()]),
         "plpgsql" => {
+            // The PL/pgSQL parser checks RETURN against the declared result: declare the real one.
             let src = format!(
-                "CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $tg${}$tg$;",
-                f.body
+                "CREATE FUNCTION f({}) RETURNS {} LANGUAGE plpgsql AS $tg${}$tg$;",
+                f.identity_arguments, f.result_type, f.body
             );
+            let json = pg_query::parse_plpgsql(&src).ok()?;
             let mut out = vec![];
-            if let Ok(json) = pg_query::parse_plpgsql(&src) {
-                collect_queries(&json, &mut out);
-            }
-            out
+            collect_queries(&json, &mut out);
+            Some(out)
         }
-        _ => vec![],
+        _ => None,
     }
 }
 
@@ -41,37 +41,6 @@ fn collect_queries(v: &serde_json::Value, out: &mut Vec<String>) {
         serde_json::Value::Array(a) => a.iter().for_each(|x| collect_queries(x, out)),
         _ => {}
     }
-}
-
-/// Does the statement read the caller's identity (a JWT claim or auth.uid())? Judged on its
-/// parse tree: a call of auth.jwt()/auth.uid() or current_setting('request.jwt…').
-fn filters_by_caller(sql: &str) -> bool {
-    let Ok(parsed) = pg_query::parse(sql, pg_query::ParserOptions::DEFAULT) else {
-        return false;
-    };
-    parsed.protobuf.nodes().iter().any(|(n, ..)| match n {
-        pg_query::NodeRef::FuncCall(fc) => {
-            let name: Vec<String> = fc
-                .funcname
-                .iter()
-                .filter_map(|n| match &n.node {
-                    Some(pg_query::NodeEnum::String(s)) => Some(s.sval.clone()),
-                    _ => None,
-                })
-                .collect();
-            matches!(
-                name.iter()
-                    .map(String::as_str)
-                    .collect::<Vec<_>>()
-                    .as_slice(),
-                ["auth", "jwt"]
-                    | ["auth", "uid"]
-                    | ["current_setting"]
-                    | ["pg_catalog", "current_setting"]
-            )
-        }
-        _ => false,
-    })
 }
 
 fn tables_of(sql: &str) -> Vec<QualifiedName> {
@@ -124,7 +93,11 @@ pub(crate) fn api_executors(ctx: &Context, f: &Function) -> Vec<String> {
 
 pub(crate) fn user_definer_functions<'a>(ctx: &'a Context) -> impl Iterator<Item = &'a Function> {
     ctx.snapshot.functions.iter().filter(|f| {
-        f.security_definer && !f.from_extension && !PLATFORM_SCHEMAS.contains(&f.schema.as_str())
+        f.security_definer
+            && !f.from_extension
+            && !PLATFORM_SCHEMAS.contains(&f.schema.as_str())
+            // Trigger functions cannot be called directly.
+            && !matches!(f.result_type.as_str(), "trigger" | "event_trigger")
     })
 }
 
@@ -138,8 +111,22 @@ pub fn check(rule: &Rule, ctx: &Context) -> Vec<Finding> {
             if callers.is_empty() {
                 return None;
             }
-            let statements = body_statements(f);
-            if statements.iter().any(|s| filters_by_caller(s)) {
+            let sig = format!("{}.{}({})", quote_ident(&f.schema), quote_ident(&f.name), f.identity_arguments);
+            let Some(statements) = body_statements(f) else {
+                // Not analysable (another language, or a body the parser rejects): say so.
+                return Some(rule.finding(
+                    ObjectRef { kind: ObjectKind::Function, schema: f.schema.clone(), name: f.name.clone() },
+                    format!(
+                        "SECURITY DEFINER function {sig} ({}) runs as {} and {} may execute it; its body could not be analysed, so it may read any tenant's rows",
+                        f.language,
+                        f.owner,
+                        callers.join(", ")
+                    ),
+                    json!({ "owner": f.owner, "callers": callers, "analysed": false }),
+                    Some(format!("REVOKE EXECUTE ON FUNCTION {sig} FROM PUBLIC, {};", callers.iter().map(|r| quote_ident(r)).collect::<Vec<_>>().join(", "))),
+                ));
+            };
+            if statements.iter().any(|s| pins_caller(ctx.snapshot, s)) {
                 return None;
             }
             let exposed: Vec<String> = statements
@@ -152,7 +139,6 @@ pub fn check(rule: &Rule, ctx: &Context) -> Vec<Finding> {
             if exposed.is_empty() {
                 return None;
             }
-            let sig = format!("{}.{}({})", quote_ident(&f.schema), quote_ident(&f.name), f.identity_arguments);
             Some(rule.finding(
                 ObjectRef { kind: ObjectKind::Function, schema: f.schema.clone(), name: f.name.clone() },
                 format!(

@@ -1,22 +1,9 @@
 use serde_json::json;
-use tenantguard_access::{parse_expr, tables_read, Roles};
-use tenantguard_catalog::{RelationKind, Snapshot};
+use tenantguard_access::owner_bypasses;
+use tenantguard_catalog::RelationKind;
 
-use super::{api_roles_with, tenanted};
+use super::{api_roles_with, base_tables_of_definition, tenanted};
 use crate::{Context, Finding, ObjectKind, ObjectRef, Rule};
-
-/// Whether `owner` reading `table` skips its RLS: superuser, BYPASSRLS, or the table's owner
-/// (directly or by inheritance) when RLS is not forced.
-pub(crate) fn owner_bypasses(
-    snapshot: &Snapshot,
-    owner: &str,
-    table: &tenantguard_catalog::Relation,
-) -> bool {
-    let roles = Roles::new(snapshot);
-    !table.rls_enabled
-        || roles.bypasses_rls(owner)
-        || (!table.rls_forced && roles.effective(owner).contains(&table.owner))
-}
 
 /// Views run with their owner's rights unless `security_invoker`: over a tenant table, an owner
 /// that bypasses RLS shows every tenant's rows to whoever may select from the view.
@@ -25,11 +12,10 @@ pub fn check(rule: &Rule, ctx: &Context) -> Vec<Finding> {
         .relations
         .iter()
         .filter(|r| r.kind == RelationKind::View)
-        .filter(|r| !r.options.iter().any(|o| o == "security_invoker=true" || o == "security_invoker=on"))
+        .filter(|r| !security_invoker(&r.options))
         .filter_map(|v| {
             let def = v.view_definition.as_deref()?;
-            let node = parse_expr(&format!("EXISTS ({})", def.trim().trim_end_matches(';'))).ok()?;
-            let exposed: Vec<String> = tables_read(&node)
+            let exposed: Vec<String> = base_tables_of_definition(ctx, def)
                 .into_iter()
                 .filter(|t| tenanted(ctx, t))
                 .filter(|t| ctx.snapshot.relation(t).is_some_and(|rel| owner_bypasses(ctx.snapshot, &v.owner, rel)))
@@ -52,4 +38,17 @@ pub fn check(rule: &Rule, ctx: &Context) -> Vec<Finding> {
             })
         })
         .collect()
+}
+
+/// `security_invoker` in any of PostgreSQL's boolean spellings (stored as written).
+fn security_invoker(options: &[String]) -> bool {
+    options.iter().any(|o| {
+        o.split_once('=').is_some_and(|(k, v)| {
+            k == "security_invoker"
+                && matches!(
+                    v.to_ascii_lowercase().as_str(),
+                    "true" | "on" | "yes" | "1" | "t" | "y"
+                )
+        })
+    })
 }
