@@ -158,7 +158,7 @@ async fn reads_every_kind_of_object() {
         .view_definition
         .as_deref()
         .unwrap()
-        .contains("FROM projects"));
+        .contains("FROM public.projects"));
     assert_eq!(rel("project_counts").kind, RelationKind::MaterializedView);
     assert_eq!(rel("remote_things").kind, RelationKind::ForeignTable);
 
