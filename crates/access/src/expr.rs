@@ -250,6 +250,21 @@ pub fn parse_select(sql: &str) -> Result<SelectStmt, String> {
 /// SQL text of a sub-expression, for witnesses. The node is put into a parsed `SELECT 1`
 /// (a hand-built statement would leave enum fields the C deparser rejects).
 pub fn deparse(node: &Node) -> String {
+    // Deparsing goes through libpg_query's C deparser and costs far more than the analysis;
+    // schemas repeat the same policy on every table, so identical nodes are deparsed once.
+    thread_local! {
+        static CACHE: RefCell<HashMap<Vec<u8>, String>> = RefCell::new(HashMap::new());
+    }
+    let key = prost::Message::encode_to_vec(node);
+    if let Some(hit) = CACHE.with(|c| c.borrow().get(&key).cloned()) {
+        return hit;
+    }
+    let text = deparse_uncached(node);
+    CACHE.with(|c| c.borrow_mut().insert(key, text.clone()));
+    text
+}
+
+fn deparse_uncached(node: &Node) -> String {
     let Ok(mut parsed) = pg_query::parse("SELECT 1", pg_query::ParserOptions::DEFAULT) else {
         return "<expression>".into();
     };

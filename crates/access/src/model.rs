@@ -193,7 +193,15 @@ struct Builder<'a> {
     roles: Roles<'a>,
     /// (table, role) → SELECT fact, memoised; `None` while being computed (cycles).
     select_memo: RefCell<HashMap<(QualifiedName, String), Option<bool>>>,
+    /// Policy text → parse tree: Supabase-style schemas repeat the same expression on every
+    /// table, and parsing is the expensive step.
+    parsed: RefCell<HashMap<String, Result<pg_query::protobuf::Node, String>>>,
+    /// (table, policy, role) → (USING, WITH CHECK, observations).
+    facts: RefCell<HashMap<(QualifiedName, String, String), PolicyFacts>>,
+    effective: RefCell<HashMap<String, HashSet<String>>>,
 }
+
+type PolicyFacts = (Fact, Fact, Vec<Observation>);
 
 impl<'a> Builder<'a> {
     fn key_of(&self, table: &QualifiedName) -> Option<&'a str> {
@@ -235,23 +243,55 @@ impl<'a> Builder<'a> {
         )
     }
 
+    fn effective_roles(&self, role: &str) -> HashSet<String> {
+        self.effective
+            .borrow_mut()
+            .entry(role.to_string())
+            .or_insert_with(|| self.roles.effective(role))
+            .clone()
+    }
+
+    fn parse(&self, sql: &str) -> Result<pg_query::protobuf::Node, String> {
+        if let Some(p) = self.parsed.borrow().get(sql) {
+            return p.clone();
+        }
+        let p = crate::expr::parse_expr(sql);
+        self.parsed.borrow_mut().insert(sql.to_string(), p.clone());
+        p
+    }
+
+    fn fact_of(&self, env: &Env, sql: &str) -> Fact {
+        match self.parse(sql) {
+            Ok(node) => env.fact(&node),
+            Err(e) => Fact::Unknown {
+                reason: format!("could not parse the policy: {e}"),
+            },
+        }
+    }
+
+    /// Facts of one policy for one role, memoised.
+    fn policy_facts(&self, rel: &Relation, role: &str, p: &Policy) -> PolicyFacts {
+        let key = (rel.qualified_name(), p.name.clone(), role.to_string());
+        if let Some(f) = self.facts.borrow().get(&key) {
+            return f.clone();
+        }
+        let f = self.compute_policy_facts(rel, role, p);
+        self.facts.borrow_mut().insert(key, f.clone());
+        f
+    }
+
     /// Facts of one policy for one role: (USING, WITH CHECK as PostgreSQL applies it).
-    fn policy_facts(
-        &self,
-        rel: &Relation,
-        role: &str,
-        p: &Policy,
-    ) -> (Fact, Fact, Vec<Observation>) {
+    fn compute_policy_facts(&self, rel: &Relation, role: &str, p: &Policy) -> PolicyFacts {
         let bound = |t: &QualifiedName| self.select_is_bound(t, role);
         let env = self.env(rel, role, &bound);
         // A policy without USING admits no existing row (PostgreSQL leaves it out of the OR).
         let using = p
             .using
             .as_deref()
-            .map(|u| env.fact_of(u))
+            .map(|u| self.fact_of(&env, u))
             .unwrap_or(Fact::False);
         let check = match (&p.with_check, p.command) {
-            (Some(c), _) => env.fact_of(c),
+            (Some(c), _) => self.fact_of(&env, c),
             // FOR ALL / UPDATE without WITH CHECK: USING checks the new row.
             (None, PolicyCommand::All | PolicyCommand::Update) => using.clone(),
             // INSERT without WITH CHECK admits no new row.
@@ -270,7 +310,7 @@ impl<'a> Builder<'a> {
         cmd: Command,
         check: bool,
     ) -> (Fact, bool, Option<String>) {
-        let roles = self.roles.effective(role);
+        let roles = self.effective_roles(role);
         let applicable: Vec<&Policy> = rel
             .policies
             .iter()
@@ -370,6 +410,9 @@ impl AccessModel {
             config,
             roles: Roles::new(snapshot),
             select_memo: RefCell::new(HashMap::new()),
+            parsed: RefCell::new(HashMap::new()),
+            facts: RefCell::new(HashMap::new()),
+            effective: RefCell::new(HashMap::new()),
         };
         let roles = analysed_roles(snapshot, config);
         let mut tables = BTreeMap::new();
@@ -400,7 +443,7 @@ impl AccessModel {
             for p in &rel.policies {
                 let role = roles
                     .iter()
-                    .find(|r| applies_to(p, &b.roles.effective(r)))
+                    .find(|r| applies_to(p, &b.effective_roles(r)))
                     .or(roles.first())
                     .cloned()
                     .unwrap_or_else(|| "public".into());

@@ -427,6 +427,7 @@ async fn load_in_transaction(client: &Client, options: &SnapshotOptions) -> Resu
                 from_extension: r.get(12),
             })
             .collect(),
+        index: Default::default(),
     })
 }
 

@@ -20,6 +20,10 @@ pub struct Snapshot {
     pub relations: Vec<Relation>,
     pub roles: Vec<Role>,
     pub functions: Vec<Function>,
+    /// Name → position in `relations`, built on first lookup (every stage looks tables up by
+    /// name; a linear search would make the audit quadratic in the number of tables).
+    #[serde(skip)]
+    pub index: std::sync::OnceLock<std::collections::HashMap<QualifiedName, usize>>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -472,9 +476,14 @@ pub struct Function {
 
 impl Snapshot {
     pub fn relation(&self, name: &QualifiedName) -> Option<&Relation> {
-        self.relations
-            .iter()
-            .find(|r| r.schema == name.schema && r.name == name.name)
+        let index = self.index.get_or_init(|| {
+            self.relations
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (r.qualified_name(), i))
+                .collect()
+        });
+        index.get(name).map(|&i| &self.relations[i])
     }
 
     pub fn role(&self, name: &str) -> Option<&Role> {

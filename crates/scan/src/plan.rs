@@ -44,12 +44,13 @@ pub fn plan_scans(snapshot: &Snapshot, model: &TenantModel) -> Vec<ScanTask> {
         .unwrap_or("");
     // Tables with inheritance children are read with ONLY, so each row is counted once, in its
     // own table (partitions are not modelled: their partitioned parent covers them).
-    let has_children = |name: &QualifiedName| {
-        snapshot
-            .relations
-            .iter()
-            .any(|r| !r.is_partition && r.parents.contains(name))
-    };
+    let parents_of_children: std::collections::HashSet<&QualifiedName> = snapshot
+        .relations
+        .iter()
+        .filter(|r| !r.is_partition)
+        .flat_map(|r| r.parents.iter())
+        .collect();
+    let has_children = |name: &QualifiedName| parents_of_children.contains(name);
     let from = |name: &QualifiedName| {
         if has_children(name) {
             format!("ONLY {}", name.sql())

@@ -292,6 +292,21 @@ impl TenantModel {
 
         // Indirect tables: breadth-first from the tenanted tables along foreign keys backwards,
         // so each table gets a shortest path (NOT NULL foreign keys preferred at equal length).
+        // Reverse foreign-key index: parent → (child, constraint, fk), built once.
+        type ChildFk<'r> = (
+            &'r Relation,
+            &'r tenantguard_catalog::Constraint,
+            &'r ForeignKey,
+        );
+        let mut children: HashMap<QualifiedName, Vec<ChildFk>> = HashMap::new();
+        for t in &tables {
+            for (con, fk) in t.foreign_keys() {
+                children
+                    .entry(fk.references.clone())
+                    .or_default()
+                    .push((t, con, fk));
+            }
+        }
         let mut queue: VecDeque<QualifiedName> = model.keys().cloned().collect();
         while let Some(parent) = queue.pop_front() {
             let parent_path = match model.get(&parent) {
@@ -299,30 +314,26 @@ impl TenantModel {
                 _ => vec![],
             };
             let mut candidates: Vec<(bool, &Relation, FkHop)> = vec![];
-            for t in &tables {
+            for (t, con, fk) in children.get(&parent).map(Vec::as_slice).unwrap_or(&[]) {
                 let name = t.qualified_name();
                 if model.contains_key(&name) || globals.contains(&name) {
                     continue;
                 }
-                for (con, fk) in t.foreign_keys() {
-                    if fk.references == parent {
-                        let not_null = con
-                            .columns
-                            .iter()
-                            .all(|c| t.column(c).is_some_and(|c| c.not_null));
-                        candidates.push((
-                            !not_null,
-                            t,
-                            FkHop {
-                                constraint: con.name.clone(),
-                                from: name.clone(),
-                                columns: con.columns.clone(),
-                                to: parent.clone(),
-                                to_columns: fk.referenced_columns.clone(),
-                            },
-                        ));
-                    }
-                }
+                let not_null = con
+                    .columns
+                    .iter()
+                    .all(|c| t.column(c).is_some_and(|c| c.not_null));
+                candidates.push((
+                    !not_null,
+                    t,
+                    FkHop {
+                        constraint: con.name.clone(),
+                        from: name.clone(),
+                        columns: con.columns.clone(),
+                        to: parent.clone(),
+                        to_columns: fk.referenced_columns.clone(),
+                    },
+                ));
             }
             candidates.sort_by_key(|c| c.0);
             for (_, t, hop) in candidates {
