@@ -4,6 +4,7 @@
 mod audit;
 mod config;
 mod demo;
+mod explain_table;
 mod model_view;
 
 use std::io::Write as _;
@@ -108,8 +109,16 @@ enum Command {
     },
     /// List every rule.
     Rules,
-    /// Print a rule's documentation.
-    Explain { rule: String },
+    /// Print a rule's documentation, or a table's whole access matrix: what each API role can
+    /// read and write in it, and why (`tenantguard explain public.orders --database-url …`).
+    Explain {
+        /// A rule id, or a table (`schema.table`, or `table` in public).
+        target: String,
+        #[command(flatten)]
+        connect: ConnectArgs,
+        #[arg(long, conflicts_with = "database_url")]
+        snapshot: Option<PathBuf>,
+    },
 }
 
 fn parse_severity(s: &str) -> Result<Severity, String> {
@@ -274,12 +283,25 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             print(&out)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Explain { rule } => match tenantguard_rules::rule(&rule) {
-            Some(r) => {
+        Command::Explain {
+            target,
+            connect,
+            snapshot,
+        } => {
+            if let Some(r) = tenantguard_rules::rule(&target) {
                 print(r.doc)?;
-                Ok(ExitCode::SUCCESS)
+                return Ok(ExitCode::SUCCESS);
             }
-            None => bail!("no rule {rule:?}; `tenantguard rules` lists them"),
-        },
+            if connect.database_url.is_none() && snapshot.is_none() {
+                bail!("no rule {target:?} (`tenantguard rules` lists them); to explain a table, pass --database-url or --snapshot");
+            }
+            let (config, _) = Config::load(connect.config.as_deref())?;
+            let snap = match &snapshot {
+                Some(p) => audit::read_snapshot_file(p)?,
+                None => audit::take_snapshot(&require_url(&connect)?, &connect.schemas).await?,
+            };
+            print(&explain_table::render(&snap, &config, &target)?)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }

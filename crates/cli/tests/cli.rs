@@ -475,3 +475,40 @@ fn rules_and_explain() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("## Failing example"));
     assert_one_line_error(&tenantguard(&["explain", "nope"]), "no rule \"nope\"");
 }
+
+#[tokio::test]
+async fn explain_table_prints_the_access_matrix_with_reasons() {
+    let (_name, url) = clinic().await;
+    let out = tenantguard(&["explain", "organizations", "--database-url", &url]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("public.organizations: the tenant root"),
+        "{text}"
+    );
+    assert!(text.contains("row level security DISABLED"), "{text}");
+    assert!(
+        text.lines().any(|l| l.contains("anon")
+            && l.contains("select")
+            && l.contains("OPEN")
+            && l.contains("RlsDisabled")),
+        "{text}"
+    );
+    let out = tenantguard(&["explain", "public.appointments", "--database-url", &url]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines().any(|l| l.contains("authenticated")
+            && l.contains("select")
+            && l.contains("tenant-bound")
+            && l.contains("org_id = tenant claim organization_id")),
+        "{text}"
+    );
+    assert_one_line_error(
+        &tenantguard(&["explain", "no_such_table", "--database-url", &url]),
+        "no rule or audited table named \"no_such_table\"",
+    );
+}
