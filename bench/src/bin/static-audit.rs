@@ -11,7 +11,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use pg_harness::{Cluster, ClusterOptions};
 use tenantguard_access::{AccessConfig, AccessModel};
-use tenantguard_catalog::{connect, load_snapshot, SnapshotOptions};
+use tenantguard_catalog::{connect, load_snapshot_with, SnapshotOptions};
 use tenantguard_rules::{run_rules, Context as RuleContext, RulesConfig};
 use tenantguard_tenant_model::{TenantConfig, TenantModel};
 
@@ -135,8 +135,9 @@ async fn run(tables: usize) -> Result<()> {
     let mut stages = vec![vec![]; 4];
     for _ in 0..RUNS {
         let t = Instant::now();
-        let (c, _) = connect(&url).await?;
-        let snapshot = load_snapshot(&c, &SnapshotOptions::default()).await?;
+        // As the CLI does it: two connections, the policies read on the second.
+        let ((c, _), (c2, _)) = tokio::try_join!(connect(&url), connect(&url))?;
+        let snapshot = load_snapshot_with(&c, Some(&c2), &SnapshotOptions::default()).await?;
         let t1 = Instant::now();
         let model = TenantModel::infer(&snapshot, &TenantConfig::default())?;
         let t2 = Instant::now();

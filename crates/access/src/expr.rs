@@ -545,7 +545,7 @@ impl<'a> Env<'a> {
                     };
                     let mut src = left;
                     for k in keys {
-                        src = self.json_step(src, &k, &text());
+                        src = self.json_step(src, &k, &text);
                     }
                     return src;
                 }
@@ -566,7 +566,7 @@ impl<'a> Env<'a> {
         out
     }
 
-    fn json_step(&self, src: Source, key: &str, text: &str) -> Source {
+    fn json_step(&self, src: Source, key: &str, text: &dyn Fn() -> String) -> Source {
         match src {
             Source::JwtRoot => match key {
                 "sub" | "email" => Source::CurrentUser,
@@ -582,7 +582,7 @@ impl<'a> Env<'a> {
                 _ => {
                     self.observe(Observation::Claim {
                         path: key.into(),
-                        text: text.into(),
+                        text: text(),
                     });
                     Source::TenantClaim { path: key.into() }
                 }
@@ -593,25 +593,25 @@ impl<'a> Env<'a> {
                     let path = path.join(".");
                     self.observe(Observation::Claim {
                         path: path.clone(),
-                        text: text.into(),
+                        text: text(),
                     });
                     Source::TenantClaim { path }
                 } else {
-                    self.observe(Observation::UntrustedClaim { text: text.into() });
+                    self.observe(Observation::UntrustedClaim { text: text() });
                     Source::UntrustedClaim
                 }
             }
             Source::UntrustedClaim => Source::UntrustedClaim,
-            other => Source::Unknown(format!("{text} (a JSON key of {other:?})")),
+            other => Source::Unknown(format!("{} (a JSON key of {other:?})", text())),
         }
     }
 
     fn classify_call(&self, fc: &protobuf::FuncCall, wrapped: bool, node: &Node) -> Source {
         let name = strings(&fc.funcname);
-        let text = deparse(node);
+        let text = || deparse(node);
         let per_row = |s: Source| {
             if !wrapped && self.depth() == 0 {
-                self.observe(Observation::AuthCallPerRow { text: text.clone() });
+                self.observe(Observation::AuthCallPerRow { text: text() });
             }
             s
         };
@@ -635,7 +635,7 @@ impl<'a> Env<'a> {
                         let path = s["request.jwt.claim.".len()..].to_string();
                         self.observe(Observation::Claim {
                             path: path.clone(),
-                            text: text.clone(),
+                            text: text(),
                         });
                         Source::TenantClaim { path }
                     }
@@ -643,7 +643,8 @@ impl<'a> Env<'a> {
                         path: format!("setting {s}"),
                     },
                     s => Source::Unknown(format!(
-                        "{text}: the tenant comes from setting {s:?}, which a client may be able to SET; list it in [rls] trusted_settings if the application sets it server-side"
+                        "{}: the tenant comes from setting {s:?}, which a client may be able to SET; list it in [rls] trusted_settings if the application sets it server-side",
+                        text()
                     )),
                 });
             }
@@ -652,17 +653,20 @@ impl<'a> Env<'a> {
                     .args
                     .first()
                     .map(|a| self.classify(a, wrapped))
-                    .unwrap_or(Source::Unknown(text));
+                    .unwrap_or_else(|| Source::Unknown(text()));
             }
             _ => {}
         }
         let Some(func) = self.function(&name, fc.args.len()) else {
-            return Source::Unknown(format!("{text}: unknown function"));
+            return Source::Unknown(format!("{}: unknown function", text()));
         };
         let Some(body) = Self::sql_body(func) else {
             return Source::Unknown(format!(
-                "{text}: helper {}.{} is {} (only SQL helpers are inlined)",
-                func.schema, func.name, func.language
+                "{}: helper {}.{} is {} (only SQL helpers are inlined)",
+                text(),
+                func.schema,
+                func.name,
+                func.language
             ));
         };
         self.with_params(func, &fc.args, || {
@@ -672,15 +676,13 @@ impl<'a> Env<'a> {
                     _ => None,
                 }) {
                     Some(v) => self.classify(v, wrapped),
-                    None => Source::Unknown(text.clone()),
+                    None => Source::Unknown(text()),
                 }
             } else {
-                self.subquery_source(&body, &text)
+                self.subquery_source(&body, &text())
             }
         })
-        .unwrap_or(Source::Unknown(format!(
-            "{text}: helpers nested too deeply"
-        )))
+        .unwrap_or_else(|| Source::Unknown(format!("{}: helpers nested too deeply", text())))
     }
 
     /// A lookup subquery (`SELECT org_id FROM members WHERE user_id = auth.uid()`): it yields
@@ -871,11 +873,11 @@ impl<'a> Env<'a> {
     }
 
     fn comparison(&self, ae: &protobuf::AExpr, node: &Node) -> Fact {
-        let text = deparse(node);
+        let text = || deparse(node);
         let op = strings(&ae.name).join("");
         let kind = protobuf::AExprKind::try_from(ae.kind).unwrap_or(protobuf::AExprKind::Undefined);
         let (Some(l), Some(r)) = (ae.lexpr.as_deref(), ae.rexpr.as_deref()) else {
-            return Fact::Unknown { reason: text };
+            return Fact::Unknown { reason: text() };
         };
         let any = kind == protobuf::AExprKind::AexprOpAny;
         if !(op == "="
@@ -890,15 +892,15 @@ impl<'a> Env<'a> {
             let rs = self.classify(r, false);
             if matches!(ls, Source::Unknown(_)) || matches!(rs, Source::Unknown(_)) {
                 return Fact::Unknown {
-                    reason: format!("{text}: operator {op} not understood"),
+                    reason: format!("{}: operator {op} not understood", text()),
                 };
             }
-            return Fact::open(OpenKind::Tautology, text);
+            return Fact::open(OpenKind::Tautology, text());
         }
         if kind == protobuf::AExprKind::AexprIn {
             return match self.classify(l, false) {
-                Source::Column(_) => Fact::open(OpenKind::Constant, text),
-                _ => Fact::open(OpenKind::RoleOnly, text),
+                Source::Column(_) => Fact::open(OpenKind::Constant, text()),
+                _ => Fact::open(OpenKind::RoleOnly, text()),
             };
         }
         // `col = ANY (ARRAY(SELECT …))`: the right side is a set of values.
@@ -910,7 +912,7 @@ impl<'a> Env<'a> {
                         Source::Unknown(why)
                             if matches!(self.classify(l, false), Source::Column(_)) =>
                         {
-                            return Fact::open(OpenKind::Membership, format!("{text} ({why})"))
+                            return Fact::open(OpenKind::Membership, format!("{} ({why})", text()))
                         }
                         other => other,
                     },
@@ -926,17 +928,17 @@ impl<'a> Env<'a> {
     }
 
     /// `a = b`: which side is a column of the row, and what is it pinned to?
-    fn pin(&self, ls: Source, rs: Source, text: &str) -> Fact {
+    fn pin(&self, ls: Source, rs: Source, text: &dyn Fn() -> String) -> Fact {
         let (col, other) = match (&ls, &rs) {
             (Source::Column(c), o) | (o, Source::Column(c)) => (c.clone(), o.clone()),
             _ => {
                 // Neither side is a column of the row: a role or claim check.
                 if matches!(ls, Source::Unknown(_)) || matches!(rs, Source::Unknown(_)) {
                     return Fact::Unknown {
-                        reason: format!("{text}: not understood"),
+                        reason: format!("{}: not understood", text()),
                     };
                 }
-                return Fact::open(OpenKind::RoleOnly, text);
+                return Fact::open(OpenKind::RoleOnly, text());
             }
         };
         self.observe(Observation::FilterColumn {
@@ -956,23 +958,23 @@ impl<'a> Env<'a> {
                 } else {
                     self.observe(Observation::PinsOtherColumn {
                         column: col.clone(),
-                        text: text.into(),
+                        text: text(),
                     });
-                    Fact::open(OpenKind::OtherColumn, text)
+                    Fact::open(OpenKind::OtherColumn, text())
                 }
             }
             Source::CurrentUser => Fact::Bound {
                 how: format!("{col} = the current user (own rows only)"),
             },
-            Source::UntrustedClaim => Fact::open(OpenKind::UntrustedClaim, text),
-            Source::Fallback => Fact::open(OpenKind::Fallback, text),
-            Source::Column(c2) if c2 == col => Fact::open(OpenKind::Tautology, text),
-            Source::Column(_) => Fact::open(OpenKind::Tautology, text),
-            Source::Const => Fact::open(OpenKind::Constant, text),
-            Source::RoleClaim => Fact::open(OpenKind::RoleOnly, text),
+            Source::UntrustedClaim => Fact::open(OpenKind::UntrustedClaim, text()),
+            Source::Fallback => Fact::open(OpenKind::Fallback, text()),
+            Source::Column(c2) if c2 == col => Fact::open(OpenKind::Tautology, text()),
+            Source::Column(_) => Fact::open(OpenKind::Tautology, text()),
+            Source::Const => Fact::open(OpenKind::Constant, text()),
+            Source::RoleClaim => Fact::open(OpenKind::RoleOnly, text()),
             Source::Unknown(why) => Fact::Unknown { reason: why },
             other => Fact::Unknown {
-                reason: format!("{text}: compares {col} with {other:?}"),
+                reason: format!("{}: compares {col} with {other:?}", text()),
             },
         }
     }
@@ -992,7 +994,7 @@ impl<'a> Env<'a> {
                 let ls = self.classify(test, false);
                 if self.selects_user_metadata(sel) {
                     self.observe(Observation::UntrustedClaim { text: text.clone() });
-                    return self.pin(ls, Source::UntrustedClaim, &text);
+                    return self.pin(ls, Source::UntrustedClaim, &|| text.clone());
                 }
                 let rs = match self.subquery_trust(sel) {
                     Ok(how) => Source::Trusted { how },
@@ -1005,7 +1007,7 @@ impl<'a> Env<'a> {
                         }
                     }
                 };
-                self.pin(ls, rs, &text)
+                self.pin(ls, rs, &|| text.clone())
             }
             Ok(protobuf::SubLinkType::ExistsSublink) => self.exists_fact(sel, &text),
             Ok(protobuf::SubLinkType::ExprSublink) => {

@@ -145,5 +145,8 @@ fn bound_verdicts_on_generated_policies_hold_on_a_real_database() {
         .unwrap();
     // The generator must exercise the interesting case, not only open policies.
     let bound = bound.get();
-    assert!(bound >= 5, "only {bound} tenant-bound verdicts among the generated policies");
+    assert!(
+        bound >= 5,
+        "only {bound} tenant-bound verdicts among the generated policies"
+    );
 }

@@ -88,7 +88,7 @@ SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text,
        CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid) END,
        c.reltuples::float8,
        coalesce(p.schemas, '{}'), coalesce(p.names, '{}'),
-       ext.objid IS NOT NULL
+       ext.objid IS NOT NULL, c.relacl::text[]
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN parents p ON p.inhrelid = c.oid
 LEFT JOIN ext ON ext.objid = c.oid
@@ -141,15 +141,6 @@ FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN pg_namespace n ON n.
 WHERE n.nspname = ANY($1)
 ORDER BY p.polrelid, p.polname";
 
-// Effective grants, defaults included (a NULL relacl means the owner's default rights).
-const GRANTS: &str = "
-SELECT c.oid, CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee)::text END,
-       a.privilege_type::text
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace,
-     aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a
-WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND n.nspname = ANY($1)
-ORDER BY c.oid, 2, 3";
-
 const ROLES: &str = "
 SELECT r.rolname::text, r.rolcanlogin, r.rolsuper, r.rolbypassrls, r.rolinherit,
        ARRAY(SELECT g.rolname::text FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
@@ -173,6 +164,17 @@ ORDER BY 2, 3, 4";
 
 /// Reads the whole snapshot. The caller's client must not be inside a transaction.
 pub async fn load_snapshot(client: &Client, options: &SnapshotOptions) -> Result<Snapshot> {
+    load_snapshot_with(client, None, options).await
+}
+
+/// As [`load_snapshot`], with a second connection that reads the policies at the same time, in
+/// the same snapshot (`pg_export_snapshot`): `pg_get_expr` on every policy is the one costly
+/// query, and the server runs it on another core while the first connection reads the rest.
+pub async fn load_snapshot_with(
+    client: &Client,
+    second: Option<&Client>,
+    options: &SnapshotOptions,
+) -> Result<Snapshot> {
     // With search_path = pg_catalog, pg_get_expr/pg_get_viewdef print every name qualified
     // (`auth.jwt()`, not `jwt()`), whatever the auditing role's own search_path.
     // pg_get_viewdef takes a lock on the view: behind a migration's
@@ -184,7 +186,23 @@ pub async fn load_snapshot(client: &Client, options: &SnapshotOptions) -> Result
         )
         .await
         .context("starting a read-only transaction")?;
-    let result = load_in_transaction(client, options).await.map_err(|e| {
+    let mut helper = None;
+    if let Some(second) = second {
+        let id: String = client
+            .query_one("SELECT pg_export_snapshot()", &[])
+            .await
+            .context("exporting the catalog snapshot")?
+            .get(0);
+        second
+            .batch_execute(&format!(
+                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '{id}'; \
+                 SET LOCAL lock_timeout = '5s'; SET LOCAL search_path = pg_catalog;"
+            ))
+            .await
+            .context("sharing the catalog snapshot with a second connection")?;
+        helper = Some(second);
+    }
+    let result = load_in_transaction(client, helper, options).await.map_err(|e| {
         let locked = e.chain().any(|c| {
             c.downcast_ref::<tokio_postgres::Error>()
                 .and_then(|pg| pg.code())
@@ -198,10 +216,17 @@ pub async fn load_snapshot(client: &Client, options: &SnapshotOptions) -> Result
     });
     // Read-only either way; ROLLBACK also ends a transaction aborted by an error.
     let _ = client.batch_execute("ROLLBACK").await;
+    if let Some(second) = helper {
+        let _ = second.batch_execute("ROLLBACK").await;
+    }
     result
 }
 
-async fn load_in_transaction(client: &Client, options: &SnapshotOptions) -> Result<Snapshot> {
+async fn load_in_transaction(
+    client: &Client,
+    second: Option<&Client>,
+    options: &SnapshotOptions,
+) -> Result<Snapshot> {
     let schemas = audited_schemas(client, &options.schemas).await?;
     let p: &[&(dyn tokio_postgres::types::ToSql + Sync)] = &[&schemas];
     // tokio-postgres pipelines concurrent queries on one connection: one round trip's latency.
@@ -215,7 +240,6 @@ async fn load_in_transaction(client: &Client, options: &SnapshotOptions) -> Resu
         foreign_columns,
         indexes,
         policies,
-        grants,
         roles,
         functions,
     ) = tokio::join!(
@@ -225,8 +249,7 @@ async fn load_in_transaction(client: &Client, options: &SnapshotOptions) -> Resu
         query(client, "constraints", CONSTRAINTS, p),
         query(client, "referenced columns", FOREIGN_COLUMNS, p),
         query(client, "indexes", INDEXES, p),
-        query(client, "policies", POLICIES, p),
-        query(client, "grants", GRANTS, p),
+        query(second.unwrap_or(client), "policies", POLICIES, p),
         query(client, "roles", ROLES, &[]),
         query(client, "functions", FUNCTIONS, &[]),
     );
@@ -238,7 +261,6 @@ async fn load_in_transaction(client: &Client, options: &SnapshotOptions) -> Resu
         foreign_columns,
         indexes,
         policies,
-        grants,
         roles,
         functions,
     ];
@@ -257,7 +279,7 @@ async fn load_in_transaction(client: &Client, options: &SnapshotOptions) -> Resu
         let failed = std::mem::replace(&mut results[i], Ok(vec![]));
         return Err(failed.expect_err("position found an error"));
     }
-    let [meta, relations, columns, constraints, foreign_columns, indexes, policies, grants, roles, functions] =
+    let [meta, relations, columns, constraints, foreign_columns, indexes, policies, roles, functions] =
         results.map(|r| r.expect("errors were returned above"));
     let meta = meta
         .first()
@@ -289,7 +311,7 @@ async fn load_in_transaction(client: &Client, options: &SnapshotOptions) -> Resu
                 constraints: vec![],
                 indexes: vec![],
                 policies: vec![],
-                grants: vec![],
+                grants: crate::acl::table_grants(r.get(14), r.get::<_, &str>(4)),
             })
         })
         .collect();
@@ -377,14 +399,6 @@ async fn load_in_transaction(client: &Client, options: &SnapshotOptions) -> Resu
                 roles: r.get(4),
                 using: r.get(5),
                 with_check: r.get(6),
-            });
-        }
-    }
-    for r in &grants {
-        if let Some(i) = rel_of(r) {
-            rels[i].grants.push(Grant {
-                grantee: r.get(1),
-                privilege: r.get(2),
             });
         }
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use tenantguard_access::AccessModel;
-use tenantguard_catalog::{connect, load_snapshot, Snapshot, SnapshotOptions};
+use tenantguard_catalog::{connect, load_snapshot_with, Snapshot, SnapshotOptions};
 use tenantguard_report::{AuditReport, DataScanSummary, ModelSummary, Summary};
 use tenantguard_rules::{checklist, run_rules, Context};
 use tenantguard_scan::{plan_scans, run_scans, ScanOptions, ScanOutcome};
@@ -29,9 +29,13 @@ pub struct AuditOptions {
 }
 
 pub async fn take_snapshot(url: &str, schemas: &[String]) -> Result<Snapshot> {
-    let (client, target) = connect(url).await?;
-    load_snapshot(
+    // Two connections: the policies are read on the second one, in the same snapshot.
+    let (first, second) = tokio::join!(connect(url), connect(url));
+    let (client, target) = first?;
+    let second = second.ok().map(|(c, _)| c);
+    load_snapshot_with(
         &client,
+        second.as_ref(),
         &SnapshotOptions {
             schemas: schemas.to_vec(),
         },
