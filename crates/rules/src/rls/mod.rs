@@ -153,6 +153,50 @@ pub(crate) fn open_cells_by_policy(
     groups
 }
 
+/// The findings of a rule that reports open cells of the kinds `pick` selects.
+pub(crate) fn open_cell_findings(
+    rule: &Rule,
+    ctx: &Context,
+    pick: impl Fn(OpenKind, bool) -> bool,
+    what: &str,
+) -> Vec<Finding> {
+    open_cells_by_policy(ctx, pick)
+        .iter()
+        .map(|g| open_finding(rule, ctx, g, what))
+        .collect()
+}
+
+/// One finding per policy that has observations `extract` picks (their expression texts).
+pub(crate) fn policy_observation_findings(
+    rule: &Rule,
+    ctx: &Context,
+    extract: impl Fn(&tenantguard_access::Observation) -> Option<&str>,
+    advice: &str,
+    skip: impl Fn(&tenantguard_access::PolicyAnalysis) -> bool,
+) -> Vec<Finding> {
+    let mut out = vec![];
+    for p in &ctx.access.policies {
+        let texts: Vec<&str> = p.observations.iter().filter_map(&extract).collect();
+        if texts.is_empty() || skip(p) {
+            continue;
+        }
+        let mut f = rule.finding(
+            ObjectRef::table(&p.table),
+            format!(
+                "policy {:?} on {}: `{}` {advice}",
+                p.policy,
+                p.table,
+                texts.join("`, `")
+            ),
+            json!({ "expressions": texts }),
+            None,
+        );
+        f.policy = Some(p.policy.clone());
+        out.push(f);
+    }
+    out
+}
+
 /// The finding for one group of open cells; `what` says what leaks.
 pub(crate) fn open_finding(rule: &Rule, ctx: &Context, g: &OpenGroup, what: &str) -> Finding {
     let mut f = rule.finding(

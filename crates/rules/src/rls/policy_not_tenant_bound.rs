@@ -1,6 +1,6 @@
 use tenantguard_access::OpenKind;
 
-use super::{open_cells_by_policy, open_finding};
+use super::open_cell_findings;
 use crate::{Context, Finding, Rule};
 
 pub fn check(rule: &Rule, ctx: &Context) -> Vec<Finding> {
@@ -14,15 +14,10 @@ pub fn check(rule: &Rule, ctx: &Context) -> Vec<Finding> {
                     | OpenKind::RlsDisabled
             )
     };
-    open_cells_by_policy(ctx, pick)
-        .iter()
-        .map(|g| {
-            open_finding(
-                rule,
-                ctx,
-                g,
-                "other tenants' rows can be read, updated or deleted",
-            )
-        })
-        .collect()
+    open_cell_findings(
+        rule,
+        ctx,
+        pick,
+        "other tenants' rows can be read, updated or deleted",
+    )
 }

@@ -1,19 +1,14 @@
 use tenantguard_access::OpenKind;
 
-use super::{open_cells_by_policy, open_finding};
+use super::open_cell_findings;
 use crate::{Context, Finding, Rule};
 
 pub fn check(rule: &Rule, ctx: &Context) -> Vec<Finding> {
     let pick = |k: OpenKind, _: bool| k == OpenKind::UntrustedClaim;
-    open_cells_by_policy(ctx, pick)
-        .iter()
-        .map(|g| {
-            open_finding(
-                rule,
-                ctx,
-                g,
-                "the tenant is taken from a claim the user can edit",
-            )
-        })
-        .collect()
+    open_cell_findings(
+        rule,
+        ctx,
+        pick,
+        "the tenant is taken from a claim the user can edit",
+    )
 }
