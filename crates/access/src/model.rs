@@ -195,7 +195,7 @@ struct Builder<'a> {
     select_memo: RefCell<HashMap<(QualifiedName, String), Option<bool>>>,
     /// Policy text → parse tree: Supabase-style schemas repeat the same expression on every
     /// table, and parsing is the expensive step.
-    parsed: RefCell<HashMap<String, Result<pg_query::protobuf::Node, String>>>,
+    parsed: RefCell<HashMap<String, std::rc::Rc<Result<pg_query::protobuf::Node, String>>>>,
     /// (table, policy, role) → (USING, WITH CHECK, observations).
     facts: RefCell<HashMap<(QualifiedName, String, String), PolicyFacts>>,
     effective: RefCell<HashMap<String, HashSet<String>>>,
@@ -251,18 +251,18 @@ impl<'a> Builder<'a> {
             .clone()
     }
 
-    fn parse(&self, sql: &str) -> Result<pg_query::protobuf::Node, String> {
+    fn parse(&self, sql: &str) -> std::rc::Rc<Result<pg_query::protobuf::Node, String>> {
         if let Some(p) = self.parsed.borrow().get(sql) {
             return p.clone();
         }
-        let p = crate::expr::parse_expr(sql);
+        let p = std::rc::Rc::new(crate::expr::parse_expr(sql));
         self.parsed.borrow_mut().insert(sql.to_string(), p.clone());
         p
     }
 
     fn fact_of(&self, env: &Env, sql: &str) -> Fact {
-        match self.parse(sql) {
-            Ok(node) => env.fact(&node),
+        match &*self.parse(sql) {
+            Ok(node) => env.fact(node),
             Err(e) => Fact::Unknown {
                 reason: format!("could not parse the policy: {e}"),
             },
