@@ -100,10 +100,10 @@ impl Fact {
                 _ => None,
             })
             .collect();
-        let mut dedup = hows.clone();
-        dedup.dedup();
+        let mut hows = hows;
+        hows.dedup();
         Fact::Bound {
-            how: dedup.join(" or "),
+            how: hows.join(" or "),
         }
     }
 }

@@ -227,13 +227,7 @@ impl<'a> Builder<'a> {
         bound
     }
 
-    fn env<'e>(
-        &'e self,
-        rel: &'e Relation,
-        role: &'e str,
-        bound: &'e dyn Fn(&QualifiedName) -> bool,
-    ) -> Env<'e> {
-        let _ = role;
+    fn env<'e>(&'e self, rel: &'e Relation, bound: &'e dyn Fn(&QualifiedName) -> bool) -> Env<'e> {
         Env::new(
             self.snapshot,
             rel,
@@ -283,7 +277,7 @@ impl<'a> Builder<'a> {
     /// Facts of one policy for one role: (USING, WITH CHECK as PostgreSQL applies it).
     fn compute_policy_facts(&self, rel: &Relation, role: &str, p: &Policy) -> PolicyFacts {
         let bound = |t: &QualifiedName| self.select_is_bound(t, role);
-        let env = self.env(rel, role, &bound);
+        let env = self.env(rel, &bound);
         // A policy without USING admits no existing row (PostgreSQL leaves it out of the OR).
         let using = p
             .using
