@@ -153,6 +153,18 @@ pub(crate) fn open_cells_by_policy(
     groups
 }
 
+/// Open kinds that policy-not-tenant-bound / with-check-not-tenant-bound report; the others
+/// have rules of their own (untrusted claim, fallback, other column, RLS disabled).
+pub(crate) fn generic_open_kind(k: OpenKind) -> bool {
+    !matches!(
+        k,
+        OpenKind::UntrustedClaim
+            | OpenKind::Fallback
+            | OpenKind::OtherColumn
+            | OpenKind::RlsDisabled
+    )
+}
+
 /// The findings of a rule that reports open cells of the kinds `pick` selects.
 pub(crate) fn open_cell_findings(
     rule: &Rule,

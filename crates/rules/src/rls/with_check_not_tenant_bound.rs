@@ -1,23 +1,11 @@
-use tenantguard_access::OpenKind;
-
-use super::open_cell_findings;
+use super::{generic_open_kind, open_cell_findings};
 use crate::{Context, Finding, Rule};
 
 pub fn check(rule: &Rule, ctx: &Context) -> Vec<Finding> {
-    let pick = |k: OpenKind, check: bool| {
-        check
-            && !matches!(
-                k,
-                OpenKind::UntrustedClaim
-                    | OpenKind::Fallback
-                    | OpenKind::OtherColumn
-                    | OpenKind::RlsDisabled
-            )
-    };
     open_cell_findings(
         rule,
         ctx,
-        pick,
+        |k, check| check && generic_open_kind(k),
         "a row can be written into, or moved to, another tenant",
     )
 }
