@@ -186,6 +186,72 @@ pub fn analysed_roles(snapshot: &Snapshot, config: &AccessConfig) -> Vec<String>
         .collect()
 }
 
+/// Below this many tables per worker, a thread costs more than it saves.
+const PARALLEL_MIN_TABLES: usize = 250;
+
+struct Part {
+    tables: Vec<(QualifiedName, Vec<Cell>)>,
+    policies: Vec<PolicyAnalysis>,
+}
+
+fn build_part(
+    snapshot: &Snapshot,
+    model: &TenantModel,
+    config: &AccessConfig,
+    roles: &[String],
+    tables: &[(&QualifiedName, &Relation)],
+) -> Part {
+    let b = Builder {
+        snapshot,
+        model,
+        config,
+        roles: Roles::new(snapshot),
+        select_memo: RefCell::new(HashMap::new()),
+        parsed: RefCell::new(HashMap::new()),
+        facts: RefCell::new(HashMap::new()),
+        effective: RefCell::new(HashMap::new()),
+    };
+    let mut part = Part {
+        tables: Vec::with_capacity(tables.len()),
+        policies: vec![],
+    };
+    for &(name, rel) in tables {
+        let mut cells = vec![];
+        for role in roles {
+            if b.roles.bypasses_rls(role) {
+                continue;
+            }
+            for cmd in Command::ALL {
+                cells.push(Cell {
+                    role: role.clone(),
+                    command: cmd,
+                    verdict: b.verdict(rel, role, cmd),
+                });
+            }
+        }
+        part.tables.push((name.clone(), cells));
+        // Role-independent view of each policy, for policy-level rules (analysed as the
+        // first API role the policy applies to, else the first API role).
+        for p in &rel.policies {
+            let role = roles
+                .iter()
+                .find(|r| applies_to(p, &b.effective_roles(r)))
+                .or(roles.first())
+                .cloned()
+                .unwrap_or_else(|| "public".into());
+            let (using, check, observations) = b.policy_facts(rel, &role, p);
+            part.policies.push(PolicyAnalysis {
+                table: name.clone(),
+                policy: p.name.clone(),
+                using: p.using.as_ref().map(|_| using),
+                with_check: p.with_check.as_ref().map(|_| check),
+                observations,
+            });
+        }
+    }
+    part
+}
+
 struct Builder<'a> {
     snapshot: &'a Snapshot,
     model: &'a TenantModel,
@@ -398,58 +464,40 @@ impl<'a> Builder<'a> {
 
 impl AccessModel {
     pub fn build(snapshot: &Snapshot, model: &TenantModel, config: &AccessConfig) -> AccessModel {
-        let b = Builder {
-            snapshot,
-            model,
-            config,
-            roles: Roles::new(snapshot),
-            select_memo: RefCell::new(HashMap::new()),
-            parsed: RefCell::new(HashMap::new()),
-            facts: RefCell::new(HashMap::new()),
-            effective: RefCell::new(HashMap::new()),
-        };
         let roles = analysed_roles(snapshot, config);
+        let tables: Vec<(&QualifiedName, &Relation)> = model
+            .tables
+            .iter()
+            .filter(|(_, tenancy)| !matches!(tenancy, Tenancy::Global { .. }))
+            .filter_map(|(name, _)| Some((name, snapshot.relation(name)?)))
+            .collect();
+        // Tables are independent: split them across cores in contiguous chunks (so the
+        // policies stay in table order). Each worker keeps its own memo tables, which the
+        // schemas that need the speed (thousands of tables) fill in a few hundred entries.
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(tables.len() / PARALLEL_MIN_TABLES)
+            .max(1);
+        let chunk = tables.len().div_ceil(workers).max(1);
+        let parts: Vec<Part> = if workers == 1 {
+            vec![build_part(snapshot, model, config, &roles, &tables)]
+        } else {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = tables
+                    .chunks(chunk)
+                    .map(|part| scope.spawn(|| build_part(snapshot, model, config, &roles, part)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                    .collect()
+            })
+        };
         let mut tables = BTreeMap::new();
         let mut policies = vec![];
-        for (name, tenancy) in &model.tables {
-            if matches!(tenancy, Tenancy::Global { .. }) {
-                continue;
-            }
-            let Some(rel) = snapshot.relation(name) else {
-                continue;
-            };
-            let mut cells = vec![];
-            for role in &roles {
-                if b.roles.bypasses_rls(role) {
-                    continue;
-                }
-                for cmd in Command::ALL {
-                    cells.push(Cell {
-                        role: role.clone(),
-                        command: cmd,
-                        verdict: b.verdict(rel, role, cmd),
-                    });
-                }
-            }
-            tables.insert(name.clone(), cells);
-            // Role-independent view of each policy, for policy-level rules (analysed as the
-            // first API role the policy applies to, else the first API role).
-            for p in &rel.policies {
-                let role = roles
-                    .iter()
-                    .find(|r| applies_to(p, &b.effective_roles(r)))
-                    .or(roles.first())
-                    .cloned()
-                    .unwrap_or_else(|| "public".into());
-                let (using, check, observations) = b.policy_facts(rel, &role, p);
-                policies.push(PolicyAnalysis {
-                    table: name.clone(),
-                    policy: p.name.clone(),
-                    using: p.using.as_ref().map(|_| using),
-                    with_check: p.with_check.as_ref().map(|_| check),
-                    observations,
-                });
-            }
+        for part in parts {
+            tables.extend(part.tables);
+            policies.extend(part.policies);
         }
         AccessModel {
             roles,

@@ -4,6 +4,7 @@
 
 mod acl;
 pub mod connect;
+mod deparse_key;
 mod load;
 pub mod snapshot;
 

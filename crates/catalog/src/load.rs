@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use anyhow::{bail, Context, Result};
 use tokio_postgres::{Client, Row};
 
+use crate::deparse_key::TreeShape;
 use crate::snapshot::*;
 
 /// Schemas that belong to PostgreSQL or to the platform (Supabase and common extensions), not
@@ -132,14 +133,21 @@ JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_am am ON am.oid = ic.relam
 WHERE n.nspname = ANY($1)
 ORDER BY i.indrelid, ic.relname";
 
+// The stored trees, not their text: see `deparse_key` for why only some are deparsed.
 const POLICIES: &str = "
 SELECT p.polrelid, p.polname::text, p.polcmd::text, p.polpermissive,
        CASE WHEN p.polroles = '{0}'::oid[] THEN ARRAY['public']
             ELSE ARRAY(SELECT r.rolname::text FROM pg_roles r WHERE r.oid = ANY(p.polroles) ORDER BY 1) END,
-       pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid)
+       p.polqual::text, p.polwithcheck::text, p.oid
 FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = ANY($1)
 ORDER BY p.polrelid, p.polname";
+
+// One representative per distinct expression: (policy oid, 1 = USING / 2 = WITH CHECK).
+const DEPARSE_POLICIES: &str = "
+SELECT w.i, pg_get_expr(CASE WHEN w.which = 1 THEN p.polqual ELSE p.polwithcheck END, p.polrelid)
+FROM unnest($1::oid[], $2::int4[], $3::int4[]) w(policy, which, i)
+JOIN pg_policy p ON p.oid = w.policy";
 
 const ROLES: &str = "
 SELECT r.rolname::text, r.rolcanlogin, r.rolsuper, r.rolbypassrls, r.rolinherit,
@@ -233,26 +241,45 @@ async fn load_in_transaction(
     // All nine complete (no early exit): when one fails, the transaction aborts and the others
     // fail with "current transaction is aborted"; the report must name the first real cause.
     let (
-        meta,
-        relations,
-        columns,
-        constraints,
-        foreign_columns,
-        indexes,
-        policies,
-        roles,
-        functions,
-    ) = tokio::join!(
-        query(client, "session", META, &[]),
-        query(client, "relations", RELATIONS, p),
-        query(client, "columns", COLUMNS, p),
-        query(client, "constraints", CONSTRAINTS, p),
-        query(client, "referenced columns", FOREIGN_COLUMNS, p),
-        query(client, "indexes", INDEXES, p),
-        query(second.unwrap_or(client), "policies", POLICIES, p),
-        query(client, "roles", ROLES, &[]),
-        query(client, "functions", FUNCTIONS, &[]),
-    );
+        (
+            meta,
+            relations,
+            columns,
+            constraints,
+            foreign_columns,
+            indexes,
+            policies,
+            roles,
+            functions,
+        ),
+        policy_shapes,
+    ) = {
+        let mut policy_shapes = Vec::new();
+        let joined = tokio::join!(
+            query(client, "session", META, &[]),
+            query(client, "relations", RELATIONS, p),
+            query(client, "columns", COLUMNS, p),
+            query(client, "constraints", CONSTRAINTS, p),
+            query(client, "referenced columns", FOREIGN_COLUMNS, p),
+            query(client, "indexes", INDEXES, p),
+            async {
+                // Read the trees' shapes while the other queries are still running.
+                let rows = query(second.unwrap_or(client), "policies", POLICIES, p).await?;
+                let shapes: Vec<(Option<TreeShape>, Option<TreeShape>)> = rows
+                    .iter()
+                    .map(|r| {
+                        let shape = |col| r.get::<_, Option<&str>>(col).map(TreeShape::read);
+                        (shape(5), shape(6))
+                    })
+                    .collect();
+                policy_shapes = shapes;
+                Ok(rows)
+            },
+            query(client, "roles", ROLES, &[]),
+            query(client, "functions", FUNCTIONS, &[]),
+        );
+        (joined, policy_shapes)
+    };
     let mut results = [
         meta,
         relations,
@@ -390,15 +417,55 @@ async fn load_in_transaction(
             });
         }
     }
-    for r in &policies {
+    // Deparse each distinct policy expression once (see `deparse_key`), in the same snapshot.
+    // Deparse each distinct policy expression once (see `deparse_key`), in the same snapshot.
+    let mut normalized: HashMap<&str, usize> = HashMap::new();
+    let mut keys: HashMap<(usize, Vec<&str>, Option<u32>), i32> = HashMap::new();
+    let (mut rep_policy, mut rep_which, mut rep_index) = (Vec::new(), Vec::new(), Vec::new());
+    let mut policy_exprs: Vec<(Option<i32>, Option<i32>)> = Vec::with_capacity(policies.len());
+    for (row, shapes) in policies.iter().zip(&policy_shapes) {
+        let rel: u32 = row.get(0);
+        let mut expr = |shape: Option<_>, which: i32| -> Option<i32> {
+            let shape: &TreeShape = shape?;
+            let next = normalized.len();
+            let tree = *normalized.entry(shape.normalized()).or_insert(next);
+            let (names, relid) =
+                shape.relation_part(rel, |n| attnames.get(&(rel, n)).map(String::as_str));
+            let next = keys.len() as i32;
+            Some(*keys.entry((tree, names, relid)).or_insert_with(|| {
+                rep_policy.push(row.get::<_, u32>(7));
+                rep_which.push(which);
+                rep_index.push(next);
+                next
+            }))
+        };
+        let using = expr(shapes.0.as_ref(), 1);
+        let with_check = expr(shapes.1.as_ref(), 2);
+        policy_exprs.push((using, with_check));
+    }
+    let mut texts: Vec<Option<String>> = vec![None; keys.len()];
+    if !rep_index.is_empty() {
+        let rows = query(
+            second.unwrap_or(client),
+            "policy expressions",
+            DEPARSE_POLICIES,
+            &[&rep_policy, &rep_which, &rep_index],
+        )
+        .await?;
+        for row in rows {
+            texts[row.get::<_, i32>(0) as usize] = row.get(1);
+        }
+    }
+    let text = |i: Option<i32>| i.and_then(|i| texts[i as usize].clone());
+    for (r, (using, with_check)) in policies.iter().zip(policy_exprs) {
         if let Some(i) = rel_of(r) {
             rels[i].policies.push(Policy {
                 name: r.get(1),
                 command: PolicyCommand::from_code(r.get(2)),
                 permissive: r.get(3),
                 roles: r.get(4),
-                using: r.get(5),
-                with_check: r.get(6),
+                using: text(using),
+                with_check: text(with_check),
             });
         }
     }

@@ -182,3 +182,92 @@ async fn reads_every_kind_of_object() {
     let back: Snapshot = serde_json::from_str(&json).unwrap();
     assert_eq!(back.relations.len(), s.relations.len());
 }
+
+/// Policy texts are deparsed once per distinct stored tree (see `deparse_key`): every text
+/// must still be exactly what `pg_get_expr` prints for that policy on its own table. The
+/// tables below share trees that print differently: the same attribute numbers under other
+/// names, correlated sub-queries that name the outer table, sub-query aliases made unique
+/// against the outer name, whole-row references, and the same policy over different
+/// whitespace (shared correctly).
+#[tokio::test]
+async fn shared_policy_texts_are_what_pg_get_expr_prints() {
+    let (name, url) = pg_harness::fresh_database(false).await.unwrap();
+    let admin = pg_harness::shared().connect(&name).await.unwrap();
+    let mut ddl = String::from(
+        "CREATE TABLE members (org_id int, user_name text);
+         CREATE FUNCTION row_ok(anyelement) RETURNS boolean LANGUAGE sql AS 'SELECT true';\n",
+    );
+    for (table, cols) in [
+        ("a1", "org_id int, name text"),
+        ("a2", "tenant int, label text"),
+        ("a3", "org_id int, name text"),
+        ("members_view_like", "org_id int, name text"),
+    ] {
+        ddl.push_str(&format!(
+            "CREATE TABLE {table} ({cols});
+             ALTER TABLE {table} ENABLE ROW LEVEL SECURITY;
+             CREATE POLICY by_position ON {table} USING ({first} = 1) WITH CHECK ({first}   =   1);
+             CREATE POLICY correlated ON {table} USING (EXISTS (SELECT 1 FROM members m WHERE m.org_id = {table}.{first}));
+             CREATE POLICY aliased ON {table} USING ({first} IN (SELECT members.org_id FROM members WHERE members.user_name = current_user));
+             CREATE POLICY whole_row ON {table} USING (row_ok({table}.*));
+             CREATE POLICY claim ON {table} USING ({first} = (SELECT current_setting('app.org', true)::int));\n",
+            first = cols.split(' ').next().unwrap(),
+        ));
+    }
+    // The outer table is itself called `members` in one schema: the sub-query's alias changes.
+    ddl.push_str(
+        "CREATE SCHEMA s2;
+         CREATE TABLE s2.members (org_id int, name text);
+         ALTER TABLE s2.members ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY aliased ON s2.members USING (org_id IN (SELECT members.org_id FROM public.members WHERE members.user_name = current_user));",
+    );
+    admin.batch_execute(&ddl).await.unwrap();
+
+    let (client, _) = connect(&url).await.unwrap();
+    let (second, _) = connect(&url).await.unwrap();
+    let s = load_snapshot_with(
+        &client,
+        Some(&second),
+        &SnapshotOptions {
+            schemas: vec!["public".into(), "s2".into()],
+        },
+    )
+    .await
+    .unwrap();
+    admin
+        .batch_execute("SET search_path = pg_catalog")
+        .await
+        .unwrap();
+    let expected = admin
+        .query(
+            "SELECT n.nspname::text, c.relname::text, p.polname::text,
+                    pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid)
+             FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
+             JOIN pg_namespace n ON n.oid = c.relnamespace ORDER BY 1, 2, 3",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(expected.len(), 21);
+    let mut distinct = std::collections::HashSet::new();
+    for row in &expected {
+        let rel = s
+            .relation(&QualifiedName::new(
+                row.get::<_, String>(0),
+                row.get::<_, String>(1),
+            ))
+            .unwrap();
+        let policy = rel
+            .policies
+            .iter()
+            .find(|p| p.name == row.get::<_, String>(2))
+            .unwrap();
+        let (using, check): (Option<String>, Option<String>) = (row.get(3), row.get(4));
+        assert_eq!(policy.using, using, "{}.{}", rel.name, policy.name);
+        assert_eq!(policy.with_check, check, "{}.{}", rel.name, policy.name);
+        distinct.insert(using);
+    }
+    // The zoo really does contain texts that differ only by the table they are on.
+    assert!(distinct.contains(&Some("(tenant = 1)".into())));
+    assert!(distinct.contains(&Some("(org_id = 1)".into())));
+}
