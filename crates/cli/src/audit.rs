@@ -26,6 +26,8 @@ pub struct AuditOptions {
     pub jobs: usize,
     pub scan_timeout: Duration,
     pub checklist: bool,
+    /// `--prove`: attack as well, and reconcile the attacks with the analysis.
+    pub prove: Option<tenantguard_probe::ProveOptions>,
 }
 
 pub async fn take_snapshot(url: &str, schemas: &[String]) -> Result<Snapshot> {
@@ -122,11 +124,51 @@ pub async fn run_audit(
         config: &rules_config,
     };
     let findings = run_rules(&ctx);
-    let checklist = if opts.checklist {
+    let mut checklist_items = if opts.checklist {
         checklist::evaluate(&ctx, &findings)
     } else {
         vec![]
     };
+    let (proof, reconciliation) = match (&opts.prove, source) {
+        (Some(prove_opts), Source::Database(url)) => {
+            let proof = tenantguard_probe::prove(url, &snapshot, &model, prove_opts).await?;
+            let reconciliation = tenantguard_probe::reconcile(&access, &proof);
+            (Some(proof), reconciliation)
+        }
+        (Some(_), Source::SnapshotFile(_)) => {
+            notes.push(
+                "--prove needs a live database: an offline snapshot can only be analysed".into(),
+            );
+            (None, vec![])
+        }
+        _ => (None, vec![]),
+    };
+    if let Some(proof) = &proof {
+        for item in checklist_items
+            .iter_mut()
+            .filter(|i| i.item == checklist::MULTI_TENANT_TEST)
+        {
+            let reads: Vec<&str> = proof
+                .leaks()
+                .map(|r| r.table.as_str())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            if reads.is_empty() {
+                item.status = checklist::ItemStatus::Pass;
+                item.detail = format!(
+                    "{} attacks as tenant A on tenant B's rows, none got through",
+                    proof.summary.attacks
+                );
+            } else {
+                item.status = checklist::ItemStatus::Fail;
+                item.detail = format!(
+                    "attacks on tenant B's rows got through on: {}",
+                    reads.join(", ")
+                );
+            }
+        }
+    }
     let count = |f: fn(&Tenancy) -> bool| model.tables.values().filter(|t| f(t)).count();
     let data_scan = match &scans {
         Some(r) => DataScanSummary {
@@ -164,17 +206,36 @@ pub async fn run_audit(
             indirect: count(|t| matches!(t, Tenancy::Indirect { .. })),
             global: count(|t| matches!(t, Tenancy::Global { .. })),
         },
-        checklist,
+        checklist: checklist_items,
         notes,
+        proof,
+        reconciliation,
     })
 }
 
 /// A progress bar on stderr; indicatif draws nothing when stderr is not a terminal.
 fn progress_bar(len: u64) -> ProgressBar {
+    styled_bar(len, "scanning")
+}
+
+fn styled_bar(len: u64, verb: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
     bar.set_style(
-        ProgressStyle::with_template("scanning {bar:30} {pos}/{len} {wide_msg}")
-            .expect("a valid template"),
+        ProgressStyle::with_template(&format!("{verb} {{bar:30}} {{pos}}/{{len}} {{wide_msg}}"))
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar
+}
+
+/// A progress callback for the proof: a bar on stderr, cleared when the last object is done.
+pub fn progress(verb: &'static str) -> tenantguard_probe::run::Progress {
+    let bar = styled_bar(0, verb);
+    Arc::new(move |done, total, object: &str| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+        bar.set_message(object.to_string());
+        if done >= total {
+            bar.finish_and_clear();
+        }
+    })
 }

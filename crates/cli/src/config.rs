@@ -20,6 +20,10 @@ pub struct Config {
     pub rules: RulesSection,
     #[serde(default)]
     pub rls: RlsConfig,
+    /// How `prove` becomes a tenant: the JWT claims template (placeholders `{tenant}`,
+    /// `{other}`, `{user}`, `{role}`), the setting that carries it, and an optional tenant GUC.
+    #[serde(default)]
+    pub prove: tenantguard_probe::ClaimTemplate,
 }
 
 #[derive(Debug, Default, Deserialize)]

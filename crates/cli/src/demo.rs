@@ -45,6 +45,7 @@ pub async fn run(keep: bool, json: bool) -> Result<ExitCode> {
         jobs: 4,
         scan_timeout: Duration::from_secs(60),
         checklist: true,
+        prove: None,
     };
     let before = run_audit(&Source::Database(url.clone()), &Config::default(), &opts).await?;
     if !json {
@@ -60,19 +61,43 @@ pub async fn run(keep: bool, json: bool) -> Result<ExitCode> {
         .await
         .context("applying examples/clinic/seed_phase3.sql")?;
     drop(client);
-    let after = run_audit(&Source::Database(url.clone()), &Config::default(), &opts).await?;
+    if !json {
+        eprintln!("… and proving it: tenant A attacks tenant B's rows for real, every transaction rolled back …\n");
+    }
+    let prove_opts = AuditOptions {
+        prove: Some(tenantguard_probe::ProveOptions {
+            progress: Some(crate::audit::progress("attacking")),
+            ..Default::default()
+        }),
+        ..opts
+    };
+    let after = run_audit(
+        &Source::Database(url.clone()),
+        &Config::default(),
+        &prove_opts,
+    )
+    .await?;
     if json {
         let both = serde_json::json!({
             "tool": "tenantguard",
             "version": env!("CARGO_PKG_VERSION"),
             "demo": [
                 { "stage": "as the seed found it", "report": before },
-                { "stage": "after the seed's Phase 3 migration", "report": after },
+                { "stage": "after the seed's Phase 3 migration, proved", "report": after },
             ],
         });
         crate::print(&(serde_json::to_string_pretty(&both)? + "\n"))?;
     } else {
-        crate::print(&tenantguard_report::render_text(&after, false))?;
+        let mut text = tenantguard_report::render_text(&after, false);
+        if let Some(proof) = &after.proof {
+            text.push('\n');
+            text.push_str(&tenantguard_report::render_proof_text(proof));
+            text.push('\n');
+            text.push_str(&tenantguard_report::render_reconciliation_text(
+                &after.reconciliation,
+            ));
+        }
+        crate::print(&text)?;
     }
     eprintln!(
         "\ndemo finished in {:.1} s; `tenantguard explain <rule>` shows a rule's page and fix",

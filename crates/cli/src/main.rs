@@ -76,12 +76,82 @@ struct AuditArgs {
     /// Leave the suggested fix SQL out of the text report.
     #[arg(long)]
     no_fixes: bool,
+    /// Also prove: run the attacks and reconcile them with the analysis (exit 1 on a leak).
+    #[arg(long)]
+    prove: bool,
+    #[command(flatten)]
+    prove_flags: ProveFlags,
+}
+
+#[derive(clap::Args)]
+struct ProveFlags {
+    /// The attacking and the attacked tenant as `A,B` (default: the two tenants with rows in
+    /// the most tenant tables).
+    #[arg(long, value_delimiter = ',')]
+    tenants: Vec<String>,
+    /// Also attack as this database role (repeatable), with tenant A's claims.
+    #[arg(long = "role")]
+    roles: Vec<String>,
+    /// Only the read attacks, in READ ONLY transactions: no row locks, no sequence use.
+    #[arg(long)]
+    read_only: bool,
+    /// Statement timeout of each attack, e.g. 10s.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    attack_timeout: Duration,
+    /// Tables estimated above this many rows skip the UPDATE / DELETE without WHERE attacks
+    /// (they would rewrite the whole table before the rollback).
+    #[arg(long, default_value_t = 1_000_000)]
+    max_write_rows: u64,
+}
+
+impl ProveFlags {
+    fn options(
+        &self,
+        config: &Config,
+        jobs: usize,
+        progress: Option<tenantguard_probe::run::Progress>,
+    ) -> Result<tenantguard_probe::ProveOptions> {
+        let tenants = match self.tenants.as_slice() {
+            [] => None,
+            [a, b] => Some((a.trim().to_string(), b.trim().to_string())),
+            _ => bail!(
+                "--tenants takes two tenant ids, the attacker's and the victim's: --tenants A,B"
+            ),
+        };
+        Ok(tenantguard_probe::ProveOptions {
+            tenants,
+            extra_roles: self.roles.clone(),
+            claims: config.prove.clone(),
+            read_only: self.read_only,
+            jobs,
+            statement_timeout: self.attack_timeout,
+            lock_timeout: Duration::from_secs(2),
+            max_write_rows: self.max_write_rows as f64,
+            progress,
+        })
+    }
+}
+
+#[derive(clap::Args)]
+struct ProveArgs {
+    #[command(flatten)]
+    connect: ConnectArgs,
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// How many objects to attack at once (one connection each).
+    #[arg(long, default_value_t = 4)]
+    jobs: usize,
+    #[command(flatten)]
+    flags: ProveFlags,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Audit a database: tenant model, data and schema integrity.
     Audit(AuditArgs),
+    /// Attack tenant B's rows as tenant A (and as anonymous callers), for real, in
+    /// transactions that are always rolled back; print the table × attack matrix.
+    Prove(ProveArgs),
     /// Write the catalog snapshot as JSON (for `audit --snapshot`).
     Snapshot {
         #[command(flatten)]
@@ -218,14 +288,55 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 jobs: args.jobs,
                 scan_timeout: args.scan_timeout,
                 checklist: false,
+                prove: if args.prove {
+                    Some(args.prove_flags.options(
+                        &config,
+                        args.jobs,
+                        Some(audit::progress("attacking")),
+                    ))
+                    .transpose()?
+                } else {
+                    None
+                },
             };
             let report = audit::run_audit(&source, &config, &opts).await?;
             match args.format {
-                Format::Text => print(&tenantguard_report::render_text(&report, !args.no_fixes))?,
+                Format::Text => {
+                    let mut text = tenantguard_report::render_text(&report, !args.no_fixes);
+                    if let Some(proof) = &report.proof {
+                        text.push('\n');
+                        text.push_str(&tenantguard_report::render_proof_text(proof));
+                        text.push('\n');
+                        text.push_str(&tenantguard_report::render_reconciliation_text(
+                            &report.reconciliation,
+                        ));
+                    }
+                    print(&text)?
+                }
                 Format::Json => print(&(tenantguard_report::render_json(&report) + "\n"))?,
             }
-            let failing = report.findings.iter().any(|f| f.severity >= args.fail_on);
+            let failing = report.findings.iter().any(|f| f.severity >= args.fail_on)
+                || report.proof.as_ref().is_some_and(|p| p.summary.leaks > 0);
             Ok(if failing {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Prove(args) => {
+            let (config, _) = Config::load(args.connect.config.as_deref())?;
+            let url = require_url(&args.connect)?;
+            let snapshot = audit::take_snapshot(&url, &args.connect.schemas).await?;
+            let model = tenantguard_tenant_model::TenantModel::infer(&snapshot, &config.tenant)?;
+            let opts =
+                args.flags
+                    .options(&config, args.jobs, Some(audit::progress("attacking")))?;
+            let proof = tenantguard_probe::prove(&url, &snapshot, &model, &opts).await?;
+            match args.format {
+                Format::Text => print(&tenantguard_report::render_proof_text(&proof))?,
+                Format::Json => print(&(serde_json::to_string_pretty(&proof)? + "\n"))?,
+            }
+            Ok(if proof.summary.leaks > 0 {
                 ExitCode::from(1)
             } else {
                 ExitCode::SUCCESS

@@ -1,7 +1,9 @@
 //! Stage 5: reports. Renderers only: everything they print was computed earlier.
 
+mod proof;
 mod text;
 
+pub use proof::{render_proof_text, render_reconciliation_text};
 pub use text::render_text;
 
 use serde::{Deserialize, Serialize};
@@ -23,6 +25,12 @@ pub struct AuditReport {
     pub checklist: Vec<ChecklistItem>,
     /// Things the reader must know to trust the result (e.g. skipped checks).
     pub notes: Vec<String>,
+    /// `audit --prove`: the attacks' results.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub proof: Option<tenantguard_probe::ProofReport>,
+    /// `audit --prove`: where the analysis and the attacks disagree.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub reconciliation: Vec<tenantguard_probe::Reconciliation>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -22,6 +22,10 @@ pub struct ChecklistItem {
     pub detail: String,
 }
 
+/// The seed's multi-tenant test item, as the proof decides it.
+pub const MULTI_TENANT_TEST: &str =
+    "Multi-tenant test passes: two orgs cannot see each other's data";
+
 fn item(item: &str, status: ItemStatus, detail: String) -> ChecklistItem {
     ChecklistItem {
         item: item.to_string(),
@@ -169,9 +173,9 @@ pub fn evaluate(ctx: &Context, findings: &[Finding]) -> Vec<ChecklistItem> {
         ));
     }
     out.push(item(
-        "Multi-tenant test passes: two orgs cannot see each other's data",
+        MULTI_TENANT_TEST,
         ItemStatus::NotChecked,
-        "needs `tenantguard prove`, not built yet".into(),
+        "needs the proof: run `tenantguard prove` or `audit --prove`".into(),
     ));
     out
 }

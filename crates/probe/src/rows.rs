@@ -1,0 +1,352 @@
+//! The type-aware row builder: a new row of a table for a given tenant, built from the
+//! catalog — the tenant key set, foreign keys pointing at the same tenant's parent rows (found,
+//! or seeded first, parents before children), defaults and nullable columns left alone, and a
+//! value of the right type (enum label, domain over its base type, array, JSON, …) for every
+//! other NOT NULL column. Always executed inside the proof's rolled-back transaction.
+//!
+//! CHECK constraints are honoured by PostgreSQL itself: a row it refuses is reported as the
+//! reason the table was skipped, never guessed around.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use anyhow::{Context, Result};
+use tenantguard_catalog::{quote_ident, QualifiedName, Relation, Snapshot};
+use tenantguard_tenant_model::{Tenancy, TenantModel};
+use tokio_postgres::Client;
+
+use crate::literal;
+
+/// What the builder needs to know of a column beyond the snapshot.
+#[derive(Debug, Clone)]
+pub struct ColumnMeta {
+    pub name: String,
+    /// `format_type` with typmod: what values are cast to.
+    pub type_sql: String,
+    pub not_null: bool,
+    pub has_default: bool,
+    /// A generated column: never inserted.
+    pub generated: bool,
+    /// `GENERATED ALWAYS AS IDENTITY`.
+    pub identity_always: bool,
+    /// The base type's name (domains resolved), e.g. `uuid`.
+    pub base_type: String,
+    /// `pg_type.typcategory` of the base type.
+    pub category: char,
+    /// The first label, when the base type is an enum.
+    pub enum_first: Option<String>,
+}
+
+const COLUMN_META: &str = "
+SELECT a.attrelid, a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.atthasdef,
+       a.attgenerated <> '', a.attidentity = 'a', format_type(bt.oid, NULL), bt.typcategory::text,
+       CASE WHEN bt.typtype = 'e' THEN (SELECT e.enumlabel::text FROM pg_enum e
+                                        WHERE e.enumtypid = bt.oid ORDER BY e.enumsortorder LIMIT 1) END
+FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+JOIN pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attrelid, a.attnum";
+
+/// Column metadata for every table in one query.
+pub async fn column_meta(client: &Client, oids: &[u32]) -> Result<HashMap<u32, Vec<ColumnMeta>>> {
+    let rows = client
+        .query(COLUMN_META, &[&oids])
+        .await
+        .context("reading column types for the row builder")?;
+    let mut out: HashMap<u32, Vec<ColumnMeta>> = HashMap::new();
+    for r in rows {
+        out.entry(r.get(0)).or_default().push(ColumnMeta {
+            name: r.get(1),
+            type_sql: r.get(2),
+            not_null: r.get(3),
+            has_default: r.get(4),
+            generated: r.get(5),
+            identity_always: r.get(6),
+            base_type: r.get(7),
+            category: r.get::<_, &str>(8).chars().next().unwrap_or('X'),
+            enum_first: r.get(9),
+        });
+    }
+    Ok(out)
+}
+
+/// Distinct values for unique columns across one run.
+static SALT: AtomicU32 = AtomicU32::new(0);
+
+/// A literal of the column's type, or None when no value can be built for it.
+pub fn value_for(m: &ColumnMeta) -> Option<String> {
+    let salt = SALT.fetch_add(1, Ordering::Relaxed)
+        ^ (std::process::id() & 0xffff)
+        ^ (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_micros()));
+    let v = match m.base_type.as_str() {
+        "uuid" => "gen_random_uuid()".to_string(),
+        "json" | "jsonb" => "'{}'".into(),
+        "bytea" => r"'\x00'".into(),
+        "money" => "0".into(),
+        _ => match m.category {
+            // Small enough for smallint, distinct enough for a unique column.
+            'N' => format!("{}", 1000 + salt % 30000),
+            'S' => literal(&format!("tg{salt:x}")),
+            'B' => "false".into(),
+            'D' => "now()".into(),
+            'T' => "'1 hour'".into(),
+            'E' => literal(m.enum_first.as_deref()?),
+            'A' => "'{}'".into(),
+            'I' => "'127.0.0.1'".into(),
+            _ => return None,
+        },
+    };
+    Some(format!("({v})::{}", m.type_sql))
+}
+
+pub struct RowBuilder<'a> {
+    pub client: &'a Client,
+    pub snapshot: &'a Snapshot,
+    pub model: &'a TenantModel,
+    pub meta: &'a HashMap<u32, Vec<ColumnMeta>>,
+}
+
+/// How deep parents are seeded before giving up.
+const MAX_DEPTH: usize = 4;
+
+impl RowBuilder<'_> {
+    /// A SQL predicate selecting `tenant`'s rows of `table` (aliased `alias`), following the
+    /// foreign-key path for indirectly tenanted tables; None for global tables.
+    pub fn tenant_predicate(
+        &self,
+        table: &QualifiedName,
+        alias: &str,
+        tenant: &str,
+        depth: usize,
+    ) -> Option<String> {
+        let root = self.model.root.as_ref()?;
+        let col = |c: &str| format!("{alias}.{}", quote_ident(c));
+        match self.tenancy(table)? {
+            Tenancy::Root => Some(format!("{}::text = {}", col(&root.key), literal(tenant))),
+            Tenancy::Direct { column, .. } => {
+                Some(format!("{}::text = {}", col(column), literal(tenant)))
+            }
+            Tenancy::Indirect { path, .. } => {
+                let hop = path.first()?;
+                if depth > 8 {
+                    return None;
+                }
+                let inner = format!("p{depth}");
+                let on: Vec<String> = hop
+                    .columns
+                    .iter()
+                    .zip(&hop.to_columns)
+                    .map(|(c, t)| format!("{inner}.{} = {}", quote_ident(t), col(c)))
+                    .collect();
+                let pred = self.tenant_predicate(&hop.to, &inner, tenant, depth + 1)?;
+                Some(format!(
+                    "EXISTS (SELECT 1 FROM {} {inner} WHERE {} AND {pred})",
+                    hop.to.sql(),
+                    on.join(" AND ")
+                ))
+            }
+            Tenancy::Global { .. } => None,
+        }
+    }
+
+    /// The tenancy of a table, partitions and inheritance children taking their parent's.
+    pub fn tenancy(&self, table: &QualifiedName) -> Option<&Tenancy> {
+        if let Some(t) = self.model.tenancy(table) {
+            return Some(t);
+        }
+        let rel = self.snapshot.relation(table)?;
+        rel.parents.iter().find_map(|p| self.tenancy(p))
+    }
+
+    /// Column → SQL value for a new row of `table` belonging to `tenant`. Parents missing for
+    /// the tenant are inserted first (as the auditing role, inside the caller's transaction).
+    pub async fn row_for(
+        &self,
+        table: &QualifiedName,
+        tenant: &str,
+        depth: usize,
+    ) -> Result<Vec<(String, String)>, String> {
+        let rel = self
+            .snapshot
+            .relation(table)
+            .ok_or_else(|| format!("{table} is not in the snapshot"))?;
+        let meta = self
+            .meta
+            .get(&rel.oid)
+            .ok_or_else(|| format!("no column types read for {table}"))?;
+        let mut values: Vec<(String, String)> = vec![];
+        let set = |values: &Vec<(String, String)>, c: &str| values.iter().any(|(n, _)| n == c);
+        let type_of = |c: &str| {
+            meta.iter()
+                .find(|m| m.name == c)
+                .map(|m| m.type_sql.clone())
+                .unwrap_or_else(|| "text".into())
+        };
+        match self.tenancy(table) {
+            Some(Tenancy::Direct { column, .. }) => {
+                values.push((
+                    column.clone(),
+                    format!("{}::{}", literal(tenant), type_of(column)),
+                ));
+            }
+            Some(Tenancy::Root) => {
+                return Err("the tenant root's rows are the tenants themselves".into());
+            }
+            _ => {}
+        }
+        for (c, fk) in rel.foreign_keys() {
+            if c.columns.iter().all(|col| set(&values, col)) {
+                continue;
+            }
+            let parent_rows = self.parent_values(rel, c, fk, tenant, depth).await?;
+            match parent_rows {
+                Some(vals) => {
+                    for (col, v) in c.columns.iter().zip(vals) {
+                        if set(&values, col) {
+                            continue;
+                        }
+                        let v = match v {
+                            Some(v) => format!("{}::{}", literal(&v), type_of(col)),
+                            None => "NULL".into(),
+                        };
+                        values.push((col.clone(), v));
+                    }
+                }
+                None => {
+                    let nullable = c.columns.iter().all(|col| {
+                        meta.iter()
+                            .find(|m| &m.name == col)
+                            .is_some_and(|m| !m.not_null)
+                    });
+                    if !nullable {
+                        return Err(format!(
+                            "no row of {} to point {} at, and none could be seeded",
+                            fk.references, c.name
+                        ));
+                    }
+                }
+            }
+        }
+        for m in meta {
+            if set(&values, &m.name) || m.generated || m.has_default || !m.not_null {
+                continue;
+            }
+            let v = value_for(m).ok_or_else(|| {
+                format!(
+                    "no value can be built for {}.{} of type {}",
+                    table, m.name, m.type_sql
+                )
+            })?;
+            values.push((m.name.clone(), v));
+        }
+        Ok(values)
+    }
+
+    /// Values of the referenced columns in a parent row of the same tenant (or any row, when
+    /// the parent is not tenanted), seeding one when there is none.
+    async fn parent_values(
+        &self,
+        rel: &Relation,
+        c: &tenantguard_catalog::Constraint,
+        fk: &tenantguard_catalog::ForeignKey,
+        tenant: &str,
+        depth: usize,
+    ) -> Result<Option<Vec<Option<String>>>, String> {
+        let parent = &fk.references;
+        let cols: Vec<String> = fk
+            .referenced_columns
+            .iter()
+            .map(|c| format!("p.{}::text", quote_ident(c)))
+            .collect();
+        let pred = self
+            .tenant_predicate(parent, "p", tenant, 0)
+            .unwrap_or_else(|| "true".into());
+        let sql = format!(
+            "SELECT {} FROM {} p WHERE {pred} LIMIT 1",
+            cols.join(", "),
+            parent.sql()
+        );
+        let rows = self
+            .client
+            .query(&sql, &[])
+            .await
+            .map_err(|e| format!("reading a parent row of {}: {}", parent, db_message(&e)))?;
+        if let Some(r) = rows.first() {
+            return Ok(Some(
+                (0..cols.len())
+                    .map(|i| r.get::<_, Option<String>>(i))
+                    .collect(),
+            ));
+        }
+        // A self-reference or too deep a chain: leave it to nullability.
+        if parent == &rel.qualified_name() || depth >= MAX_DEPTH {
+            return Ok(None);
+        }
+        if matches!(self.tenancy(parent), Some(Tenancy::Root)) {
+            return Ok(None);
+        }
+        let _ = c;
+        let (oid, ctid) = Box::pin(self.seed(parent, tenant, depth + 1)).await?;
+        let sql = format!(
+            "SELECT {} FROM {} p WHERE p.tableoid = {oid} AND p.ctid = {}::tid",
+            cols.join(", "),
+            parent.sql(),
+            literal(&ctid)
+        );
+        let row = self
+            .client
+            .query_one(&sql, &[])
+            .await
+            .map_err(|e| format!("reading the seeded row of {parent}: {}", db_message(&e)))?;
+        Ok(Some(
+            (0..cols.len())
+                .map(|i| row.get::<_, Option<String>>(i))
+                .collect(),
+        ))
+    }
+
+    /// Inserts a row of `table` for `tenant` (as the auditing role); its (tableoid, ctid).
+    pub async fn seed(
+        &self,
+        table: &QualifiedName,
+        tenant: &str,
+        depth: usize,
+    ) -> Result<(u32, String), String> {
+        let values = self.row_for(table, tenant, depth).await?;
+        let sql = format!(
+            "{} RETURNING tableoid::oid, ctid::text",
+            insert_sql(table, &values)
+        );
+        let row = self
+            .client
+            .query_one(&sql, &[])
+            .await
+            .map_err(|e| format!("inserting a row into {table}: {}", db_message(&e)))?;
+        Ok((row.get(0), row.get(1)))
+    }
+}
+
+/// `INSERT INTO table (…) VALUES (…)`, or `DEFAULT VALUES`.
+pub fn insert_sql(table: &QualifiedName, values: &[(String, String)]) -> String {
+    if values.is_empty() {
+        return format!("INSERT INTO {} DEFAULT VALUES", table.sql());
+    }
+    let cols: Vec<String> = values.iter().map(|(c, _)| quote_ident(c)).collect();
+    let vals: Vec<&str> = values.iter().map(|(_, v)| v.as_str()).collect();
+    format!(
+        "INSERT INTO {} ({}) VALUES ({})",
+        table.sql(),
+        cols.join(", "),
+        vals.join(", ")
+    )
+}
+
+/// PostgreSQL's message for an error, with its SQLSTATE.
+pub fn db_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
+}

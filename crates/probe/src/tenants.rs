@@ -1,0 +1,161 @@
+//! Which two tenants to use: the two with rows in the most tenant tables (or `--tenants A,B`),
+//! and a user of A for the JWT's `sub`.
+
+use anyhow::{bail, Context, Result};
+use tenantguard_catalog::{quote_ident, QualifiedName, Snapshot};
+use tenantguard_tenant_model::{TenantModel, TenantRoot};
+use tokio_postgres::Client;
+
+use crate::TenantPair;
+
+/// Rows sampled per table when counting which tenants have data.
+const SAMPLE: usize = 200;
+/// Tables sampled (the largest by estimate).
+const TABLES: usize = 40;
+
+pub async fn pick(
+    client: &Client,
+    snapshot: &Snapshot,
+    model: &TenantModel,
+    requested: Option<(String, String)>,
+) -> Result<TenantPair> {
+    let Some(root) = &model.root else {
+        bail!("no tenant root was found, so there is no tenant to impersonate: name it in tenantguard.toml ([tenant] root = \"…\")");
+    };
+    let root_sql = root.table.sql();
+    let key = quote_ident(&root.key);
+    let (attacker, victim, how) = match requested {
+        Some((a, b)) => {
+            if a == b {
+                bail!("--tenants: the attacker and the victim must be two different tenants");
+            }
+            let found: i64 = client
+                .query_one(
+                    &format!("SELECT count(*) FROM {root_sql} WHERE {key}::text = ANY($1)"),
+                    &[&vec![a.clone(), b.clone()]],
+                )
+                .await
+                .with_context(|| format!("looking up --tenants in {}", root.table))?
+                .get(0);
+            if found < 2 {
+                bail!(
+                    "--tenants {a},{b}: both must be values of {}.{} (found {found} of 2)",
+                    root.table,
+                    root.key
+                );
+            }
+            (a, b, "given with --tenants".to_string())
+        }
+        None => {
+            let (a, b) = busiest_pair(client, snapshot, model, root).await?;
+            (
+                a,
+                b,
+                "the two tenants with rows in the most tenant tables".to_string(),
+            )
+        }
+    };
+    let attacker_user = user_of(client, snapshot, model, &attacker).await?;
+    Ok(TenantPair {
+        attacker,
+        victim,
+        how_chosen: how,
+        attacker_user,
+    })
+}
+
+async fn busiest_pair(
+    client: &Client,
+    snapshot: &Snapshot,
+    model: &TenantModel,
+    root: &TenantRoot,
+) -> Result<(String, String)> {
+    let mut tables: Vec<(&QualifiedName, &str, f64)> = model
+        .direct_tables()
+        .filter_map(|(t, k)| Some((t, k, snapshot.relation(t)?.estimated_rows)))
+        .collect();
+    tables.sort_by(|a, b| b.2.total_cmp(&a.2).then_with(|| a.0.cmp(b.0)));
+    tables.truncate(TABLES);
+    let samples: Vec<String> = tables
+        .iter()
+        .enumerate()
+        .map(|(i, (t, k, _))| {
+            let k = quote_ident(k);
+            format!(
+                "(SELECT {i} AS t, {k}::text AS k FROM {} WHERE {k} IS NOT NULL LIMIT {SAMPLE})",
+                t.sql()
+            )
+        })
+        .collect();
+    let key = quote_ident(&root.key);
+    let sql = if samples.is_empty() {
+        format!(
+            "SELECT {key}::text FROM {} ORDER BY 1 LIMIT 2",
+            root.table.sql()
+        )
+    } else {
+        format!(
+            "WITH s AS ({}) SELECT r.{key}::text FROM {} r LEFT JOIN s ON s.k = r.{key}::text \
+             GROUP BY 1 ORDER BY count(DISTINCT s.t) DESC, count(s.k) DESC, 1 LIMIT 2",
+            samples.join(" UNION ALL "),
+            root.table.sql()
+        )
+    };
+    let rows = client
+        .query(&sql, &[])
+        .await
+        .context("choosing two tenants with rows")?;
+    if rows.len() < 2 {
+        bail!(
+            "{} has {} row(s): a proof needs two tenants (add one, or give --tenants A,B)",
+            root.table,
+            rows.len()
+        );
+    }
+    Ok((rows[0].get(0), rows[1].get(0)))
+}
+
+/// A user of tenant A: the value of a column referencing `auth.users` (or named `user_id`) in
+/// a row of A. Membership policies (`… WHERE user_id = auth.uid()`) need a real one.
+async fn user_of(
+    client: &Client,
+    snapshot: &Snapshot,
+    model: &TenantModel,
+    tenant: &str,
+) -> Result<Option<String>> {
+    let mut probes = vec![];
+    for (t, k) in model.direct_tables() {
+        let Some(rel) = snapshot.relation(t) else {
+            continue;
+        };
+        let mut user_columns: Vec<&str> = rel
+            .foreign_keys()
+            .filter(|(_, fk)| fk.references.schema == "auth" && fk.references.name == "users")
+            .filter(|(c, _)| c.columns.len() == 1)
+            .map(|(c, _)| c.columns[0].as_str())
+            .collect();
+        if user_columns.is_empty() && rel.column("user_id").is_some() {
+            user_columns.push("user_id");
+        }
+        for c in user_columns {
+            probes.push(format!(
+                "(SELECT {c}::text FROM {} WHERE {k}::text = $1 AND {c} IS NOT NULL LIMIT 1)",
+                t.sql(),
+                c = quote_ident(c),
+                k = quote_ident(k)
+            ));
+        }
+    }
+    if probes.is_empty() {
+        return Ok(None);
+    }
+    probes.truncate(50);
+    let row = client
+        .query(
+            &format!("{} LIMIT 1", probes.join(" UNION ALL ")),
+            &[&tenant],
+        )
+        .await
+        .context("looking for a user of the attacking tenant")?;
+    Ok(row.first().map(|r| r.get(0)))
+}

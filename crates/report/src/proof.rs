@@ -1,0 +1,203 @@
+//! The proof in a terminal: one table × attack matrix per attacker, then every leak and error
+//! with its detail.
+
+use std::fmt::Write as _;
+
+use tenantguard_probe::{Attack, AttackResult, ObjectKind, Outcome, ProofReport, Reconciliation};
+
+fn short(a: Attack) -> &'static str {
+    match a {
+        Attack::Read => "read",
+        Attack::ReadReturning => "return",
+        Attack::Insert => "insert",
+        Attack::Update => "update",
+        Attack::UpdateAll => "upd-all",
+        Attack::Move => "move",
+        Attack::Delete => "delete",
+        Attack::DeleteAll => "del-all",
+        Attack::Upsert => "upsert",
+        Attack::ExistsOracle => "oracle",
+        Attack::Call => "call",
+    }
+}
+
+fn cell(r: &AttackResult) -> String {
+    match r.outcome {
+        Outcome::Blocked => "ok".into(),
+        Outcome::Leak => format!("LEAK {}", r.rows),
+        Outcome::Error => "error".into(),
+        Outcome::Skipped => "-".into(),
+        Outcome::Info => "info".into(),
+    }
+}
+
+pub fn render_proof_text(p: &ProofReport) -> String {
+    let mut out = String::new();
+    if let Some(t) = &p.tenants {
+        let _ = writeln!(
+            out,
+            "Proof on {}: tenant A = {} attacks tenant B = {} ({}){}",
+            p.database,
+            t.attacker,
+            t.victim,
+            t.how_chosen,
+            if p.read_only { ", read-only" } else { "" }
+        );
+    }
+    let _ = writeln!(
+        out,
+        "ok = blocked, LEAK n = n of B's rows read or written, info = B's key revealed, - = not applicable\n"
+    );
+    let attacks: Vec<Attack> = Attack::TABLE_ATTACKS
+        .into_iter()
+        .filter(|a| p.results.iter().any(|r| r.attack == *a))
+        .collect();
+    for label in &p.roles {
+        let mine: Vec<&AttackResult> = p.results.iter().filter(|r| &r.role == label).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "as {label}:");
+        let mut objects: Vec<&str> = vec![];
+        for r in &mine {
+            if r.kind == ObjectKind::Table && !objects.contains(&r.table.as_str()) {
+                objects.push(&r.table);
+            }
+        }
+        let width = objects.iter().map(|o| o.len()).max().unwrap_or(5).max(5);
+        let _ = write!(out, "  {:width$}", "table");
+        for a in &attacks {
+            let _ = write!(out, " {:>8}", short(*a));
+        }
+        out.push('\n');
+        for o in &objects {
+            let _ = write!(out, "  {o:width$}");
+            for a in &attacks {
+                let c = mine
+                    .iter()
+                    .find(|r| r.table == *o && r.attack == *a)
+                    .map(|r| cell(r))
+                    .unwrap_or_default();
+                let _ = write!(out, " {c:>8}");
+            }
+            out.push('\n');
+        }
+        let others: Vec<&&AttackResult> = mine
+            .iter()
+            .filter(|r| r.kind != ObjectKind::Table)
+            .collect();
+        for r in others {
+            let what = match r.kind {
+                ObjectKind::View => "view",
+                ObjectKind::MaterializedView => "materialized view",
+                _ => "function",
+            };
+            let _ = writeln!(out, "  {what} {}: {} {}", r.table, short(r.attack), cell(r));
+        }
+        out.push('\n');
+    }
+    let listed = |out: &mut String, title: &str, o: Outcome| {
+        let rows: Vec<&AttackResult> = p.results.iter().filter(|r| r.outcome == o).collect();
+        if rows.is_empty() {
+            return;
+        }
+        let _ = writeln!(out, "{title}:");
+        for r in rows {
+            let _ = writeln!(
+                out,
+                "  {} {} as {}: {}",
+                r.table,
+                r.attack.name(),
+                r.role,
+                r.detail
+            );
+        }
+        out.push('\n');
+    };
+    listed(&mut out, "LEAKS", Outcome::Leak);
+    // The oracle fires on nearly every table with a global primary key: one line per role.
+    for label in &p.roles {
+        let tables: Vec<&str> = p
+            .results
+            .iter()
+            .filter(|r| r.outcome == Outcome::Info && &r.role == label)
+            .map(|r| r.table.as_str())
+            .collect();
+        if !tables.is_empty() {
+            let _ = writeln!(
+                out,
+                "Revealed as {label}: a unique violation on B's key tells the caller the row exists, in {} table(s): {}\n",
+                tables.len(),
+                tables.join(", ")
+            );
+        }
+    }
+    listed(
+        &mut out,
+        "Errors (neither blocked nor leaked)",
+        Outcome::Error,
+    );
+    for n in &p.notes {
+        let _ = writeln!(out, "note: {n}");
+    }
+    let s = &p.summary;
+    let _ = writeln!(
+        out,
+        "{} attacks in {:.1} s: {} leak(s) on {} object(s), {} blocked, {} error(s), {} skipped, {} info",
+        s.attacks,
+        p.elapsed_ms as f64 / 1000.0,
+        s.leaks,
+        s.leaking_objects,
+        s.blocked,
+        s.errors,
+        s.skipped,
+        s.info
+    );
+    out
+}
+
+pub fn render_reconciliation_text(items: &[Reconciliation]) -> String {
+    let mut out = String::new();
+    let missed: Vec<_> = items
+        .iter()
+        .filter(|r| r.kind == tenantguard_probe::Disagreement::AnalyserMissedLeak)
+        .collect();
+    if !missed.is_empty() {
+        let _ = writeln!(
+            out,
+            "!!! ANALYSER BUG: {} cell(s) the static analysis called safe leaked under attack:",
+            missed.len()
+        );
+        for r in &missed {
+            let _ = writeln!(
+                out,
+                "!!!   {} {:?} as {}: {} ({})",
+                r.table,
+                r.command,
+                r.role,
+                r.detail,
+                r.attacks.join(", ")
+            );
+        }
+        out.push('\n');
+    }
+    let not_exploited: Vec<_> = items
+        .iter()
+        .filter(|r| r.kind == tenantguard_probe::Disagreement::FlaggedNotExploited)
+        .collect();
+    if !not_exploited.is_empty() {
+        let _ = writeln!(
+            out,
+            "Flagged by the analysis but not exploited by the proof:"
+        );
+        for r in not_exploited {
+            let _ = writeln!(
+                out,
+                "  {} {:?} as {}: {}",
+                r.table, r.command, r.role, r.detail
+            );
+        }
+        out.push('\n');
+    }
+    out
+}
