@@ -512,3 +512,133 @@ async fn explain_table_prints_the_access_matrix_with_reasons() {
         "no rule or audited table named \"no_such_table\"",
     );
 }
+
+const SEED_PHASE3: &str = include_str!("../../../examples/clinic/seed_phase3.sql");
+
+/// `prove` on the clinic after the seed's own Phase 3: the `USING (true)` policy on
+/// organizations leaks tenant B's row to every caller, nothing else leaks, the JSON contract
+/// holds, and not a single row or definition changed (checksums before and after).
+#[tokio::test]
+async fn prove_finds_the_seeds_leak_and_changes_nothing() {
+    let (name, url) = clinic().await;
+    pg_harness::shared()
+        .connect(&name)
+        .await
+        .unwrap()
+        .batch_execute(SEED_PHASE3)
+        .await
+        .unwrap();
+    let before = checksum(&name).await;
+    let out = tenantguard(&["prove", "--database-url", &url, "--format", "json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = checksum(&name).await;
+    assert_eq!(before, after, "prove changed the database");
+
+    let report = json(&out);
+    assert_eq!(report["tool"], "tenantguard");
+    let results = report["results"].as_array().unwrap();
+    for r in results {
+        for field in ["table", "role", "attack", "outcome", "rows", "detail"] {
+            assert!(r.get(field).is_some(), "{field} missing in {r}");
+        }
+    }
+    let leaks: Vec<(String, String, String, i64)> = results
+        .iter()
+        .filter(|r| r["outcome"] == "leak")
+        .map(|r| {
+            (
+                r["table"].as_str().unwrap().to_string(),
+                r["role"].as_str().unwrap().to_string(),
+                r["attack"].as_str().unwrap().to_string(),
+                r["rows"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let leak = |role: &str| {
+        (
+            "public.organizations".to_string(),
+            role.to_string(),
+            "read".to_string(),
+            1,
+        )
+    };
+    assert_eq!(
+        leaks,
+        [
+            leak("authenticated"),
+            leak("anon"),
+            leak("authenticated (no tenant claim)")
+        ]
+    );
+    // Every tenant table was attacked by every attacker, with no unexplained error.
+    let errors: Vec<&Value> = results.iter().filter(|r| r["outcome"] == "error").collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let tables: std::collections::BTreeSet<&str> = results
+        .iter()
+        .filter(|r| r["kind"] == "table")
+        .map(|r| r["table"].as_str().unwrap())
+        .collect();
+    assert_eq!(tables.len(), 56, "{tables:?}");
+
+    // --read-only: reads only, READ ONLY transactions, same verdict on organizations.
+    let out = tenantguard(&[
+        "prove",
+        "--database-url",
+        &url,
+        "--format",
+        "json",
+        "--read-only",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let report = json(&out);
+    let attacks: std::collections::BTreeSet<&str> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["attack"].as_str().unwrap())
+        .collect();
+    assert_eq!(attacks, ["read"].into_iter().collect());
+    assert_eq!(before, checksum(&name).await);
+}
+
+/// `audit --prove`: the proof rides along in the JSON report, the analyser agrees with every
+/// attack (no `analyser_missed_leak`), and the exit code reflects the leak.
+#[tokio::test]
+async fn audit_prove_reconciles_the_analysis_with_the_attacks() {
+    let (name, url) = clinic().await;
+    pg_harness::shared()
+        .connect(&name)
+        .await
+        .unwrap()
+        .batch_execute(SEED_PHASE3)
+        .await
+        .unwrap();
+    let out = tenantguard(&[
+        "audit",
+        "--database-url",
+        &url,
+        "--format",
+        "json",
+        "--prove",
+        "--no-data",
+        "--fail-on",
+        "critical",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let report = json(&out);
+    assert_eq!(report["proof"]["summary"]["leaks"], 3);
+    let missed: Vec<&Value> = report["reconciliation"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|r| r["kind"] == "analyser_missed_leak")
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(missed.is_empty(), "{missed:#?}");
+}

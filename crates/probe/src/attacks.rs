@@ -641,31 +641,57 @@ async fn run_one(
                 res(o, 0, d)
             }
         },
-        Statement::BRowsChanged { sql } => match client.execute(&sql, &[]).await {
-            Ok(_) => match b_rows_left(client, t).await {
-                Ok(left) => {
-                    let changed = t.b_rows.len() as u64 - left;
-                    if changed == 0 {
-                        res(Outcome::Blocked, 0, "none of B's rows changed".into())
-                    } else {
-                        res(
-                            Outcome::Leak,
-                            changed,
-                            leak_detail(attack, changed, b_total),
-                        )
-                    }
+        Statement::BRowsChanged { sql } => {
+            let mut run = client.execute(&sql, &[]).await;
+            let mut note = "";
+            // A whole-table statement fails on the first referencing row of another table
+            // (ON DELETE NO ACTION / RESTRICT), which hides whether RLS let B's rows through.
+            // Ask RLS alone: run it again with foreign-key triggers off
+            // (session_replication_role = replica, set by the auditing role before becoming
+            // the attacker), still inside the savepoint that is rolled back.
+            if run
+                .as_ref()
+                .is_err_and(|e| e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION))
+            {
+                let retry = format!(
+                    "ROLLBACK TO SAVEPOINT tg_attack; SET LOCAL session_replication_role = replica; {}",
+                    attacker.become_sql()
+                );
+                if client.batch_execute(&retry).await.is_ok() {
+                    run = client.execute(&sql, &[]).await;
+                    note = " (measured with foreign-key checks off: rows of other tables that reference them made the whole statement fail, but the policy lets it reach them)";
                 }
-                Err(e) => res(
-                    Outcome::Error,
-                    0,
-                    format!("counting B's rows afterwards: {e}"),
-                ),
-            },
-            Err(e) => {
-                let (o, d) = classify(&e);
-                res(o, 0, d)
             }
-        },
+            match run {
+                Ok(_) => match b_rows_left(client, t).await {
+                    Ok(left) => {
+                        let changed = t.b_rows.len() as u64 - left;
+                        if changed == 0 {
+                            res(
+                                Outcome::Blocked,
+                                0,
+                                format!("none of B's rows changed{note}"),
+                            )
+                        } else {
+                            res(
+                                Outcome::Leak,
+                                changed,
+                                format!("{}{note}", leak_detail(attack, changed, b_total)),
+                            )
+                        }
+                    }
+                    Err(e) => res(
+                        Outcome::Error,
+                        0,
+                        format!("counting B's rows afterwards: {e}"),
+                    ),
+                },
+                Err(e) => {
+                    let (o, d) = classify(&e);
+                    res(o, 0, d)
+                }
+            }
+        }
     };
     let _ = client
         .batch_execute("ROLLBACK TO SAVEPOINT tg_attack; RELEASE SAVEPOINT tg_attack")
