@@ -103,6 +103,8 @@ enum Statement {
     Succeeds { sql: String },
     /// Info when it fails with a unique violation.
     UniqueOracle { sql: String },
+    /// Rows moved into B: B's row count afterwards (as the auditing role) minus before.
+    MovedIntoB { sql: String, count_b: String },
 }
 
 /// Everything known about the target table before attacking it.
@@ -497,15 +499,26 @@ fn statement(
                 });
             };
             let (oid, tid) = t.a_row.as_ref().ok_or("A has no row here to move")?;
-            Statement::Count {
-                sql: format!(
-                    "UPDATE {table} SET {k} = {} WHERE {k} = {} AND tableoid = {oid} AND ctid = {}::tid",
-                    t.typed(b, column),
+            let k = quote_ident(column);
+            let set = format!("UPDATE {table} SET {k} = {}", t.typed(b, column));
+            // Without a WHERE no SELECT policy applies (not even as a check on the new row):
+            // the strongest form. Tables too large to rewrite get the one-row form, which a
+            // SELECT policy also guards.
+            let sql = if full_write_guard().is_ok() {
+                set
+            } else {
+                format!(
+                    "{set} WHERE {k} = {} AND tableoid = {oid} AND ctid = {}::tid",
                     t.typed(a, column),
-                    literal(tid),
-                    k = quote_ident(column)
+                    literal(tid)
+                )
+            };
+            Statement::MovedIntoB {
+                sql,
+                count_b: format!(
+                    "SELECT count(*) FROM {table} WHERE {k} = {}",
+                    t.typed(b, column)
                 ),
-                query: false,
             }
         }
         Attack::Delete => Statement::Count {
@@ -641,27 +654,45 @@ async fn run_one(
                 res(o, 0, d)
             }
         },
-        Statement::BRowsChanged { sql } => {
-            let mut run = client.execute(&sql, &[]).await;
-            let mut note = "";
-            // A whole-table statement fails on the first referencing row of another table
-            // (ON DELETE NO ACTION / RESTRICT), which hides whether RLS let B's rows through.
-            // Ask RLS alone: run it again with foreign-key triggers off
-            // (session_replication_role = replica, set by the auditing role before becoming
-            // the attacker), still inside the savepoint that is rolled back.
-            if run
-                .as_ref()
-                .is_err_and(|e| e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION))
-            {
-                let retry = format!(
-                    "ROLLBACK TO SAVEPOINT tg_attack; SET LOCAL session_replication_role = replica; {}",
-                    attacker.become_sql()
-                );
-                if client.batch_execute(&retry).await.is_ok() {
-                    run = client.execute(&sql, &[]).await;
-                    note = " (measured with foreign-key checks off: rows of other tables that reference them made the whole statement fail, but the policy lets it reach them)";
+        Statement::MovedIntoB { sql, count_b } => {
+            match execute_asking_rls_alone(client, &sql, attacker).await {
+                (Ok(_), note) => {
+                    let after = match client.batch_execute("RESET ROLE").await {
+                        Ok(()) => client.query_one(&count_b, &[]).await,
+                        Err(e) => Err(e),
+                    };
+                    match after {
+                        Ok(row) => {
+                            let moved = (row.get::<_, i64>(0) as u64).saturating_sub(b_total);
+                            if moved == 0 {
+                                res(
+                                    Outcome::Blocked,
+                                    0,
+                                    format!("none of A's rows moved into B{note}"),
+                                )
+                            } else {
+                                res(
+                                    Outcome::Leak,
+                                    moved,
+                                    format!("moved {moved} of A's row(s) into B{note}"),
+                                )
+                            }
+                        }
+                        Err(e) => res(
+                            Outcome::Error,
+                            0,
+                            format!("counting B's rows afterwards: {}", db_message(&e)),
+                        ),
+                    }
+                }
+                (Err(e), _) => {
+                    let (o, d) = classify(&e);
+                    res(o, 0, d)
                 }
             }
+        }
+        Statement::BRowsChanged { sql } => {
+            let (run, note) = execute_asking_rls_alone(client, &sql, attacker).await;
             match run {
                 Ok(_) => match b_rows_left(client, t).await {
                     Ok(left) => {
@@ -697,6 +728,36 @@ async fn run_one(
         .batch_execute("ROLLBACK TO SAVEPOINT tg_attack; RELEASE SAVEPOINT tg_attack")
         .await;
     outcome
+}
+
+/// Runs a whole-table write. Such a statement fails on the first row of another table that
+/// references a row it touches (ON DELETE / ON UPDATE NO ACTION or RESTRICT), which hides
+/// whether RLS let it through. Then ask RLS alone: run it again with foreign-key triggers off
+/// (`session_replication_role = replica`, set by the auditing role before becoming the
+/// attacker), still inside the savepoint that is rolled back. The note says so.
+async fn execute_asking_rls_alone(
+    client: &Client,
+    sql: &str,
+    attacker: &Attacker,
+) -> (Result<u64, tokio_postgres::Error>, &'static str) {
+    let run = client.execute(sql, &[]).await;
+    if !run
+        .as_ref()
+        .is_err_and(|e| e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION))
+    {
+        return (run, "");
+    }
+    let retry = format!(
+        "ROLLBACK TO SAVEPOINT tg_attack; SET LOCAL session_replication_role = replica; {}",
+        attacker.become_sql()
+    );
+    if client.batch_execute(&retry).await.is_err() {
+        return (run, "");
+    }
+    (
+        client.execute(sql, &[]).await,
+        " (measured with foreign-key checks off: rows of other tables that reference them made the whole statement fail, but the policy lets it reach them)",
+    )
 }
 
 /// How many of B's tracked rows are still where they were (as the auditing role).

@@ -29,6 +29,8 @@ pub struct ColumnMeta {
     pub generated: bool,
     /// `GENERATED ALWAYS AS IDENTITY`.
     pub identity_always: bool,
+    /// Any identity column (`ALWAYS` or `BY DEFAULT`): it fills itself, like a default.
+    pub identity: bool,
     /// The base type's name (domains resolved), e.g. `uuid`.
     pub base_type: String,
     /// `pg_type.typcategory` of the base type.
@@ -41,7 +43,8 @@ const COLUMN_META: &str = "
 SELECT a.attrelid, a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.atthasdef,
        a.attgenerated <> '', a.attidentity = 'a', format_type(bt.oid, NULL), bt.typcategory::text,
        CASE WHEN bt.typtype = 'e' THEN (SELECT e.enumlabel::text FROM pg_enum e
-                                        WHERE e.enumtypid = bt.oid ORDER BY e.enumsortorder LIMIT 1) END
+                                        WHERE e.enumtypid = bt.oid ORDER BY e.enumsortorder LIMIT 1) END,
+       a.attidentity <> ''
 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
 JOIN pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
 WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped
@@ -65,6 +68,7 @@ pub async fn column_meta(client: &Client, oids: &[u32]) -> Result<HashMap<u32, V
             base_type: r.get(7),
             category: r.get::<_, &str>(8).chars().next().unwrap_or('X'),
             enum_first: r.get(9),
+            identity: r.get(10),
         });
     }
     Ok(out)
@@ -230,7 +234,7 @@ impl RowBuilder<'_> {
             }
         }
         for m in meta {
-            if set(&values, &m.name) || m.generated || m.has_default || !m.not_null {
+            if set(&values, &m.name) || m.generated || m.identity || m.has_default || !m.not_null {
                 continue;
             }
             let v = value_for(m).ok_or_else(|| {

@@ -152,7 +152,7 @@ async fn user_of(
     probes.truncate(50);
     let row = client
         .query(
-            &format!("{} LIMIT 1", probes.join(" UNION ALL ")),
+            &format!("SELECT * FROM ({}) u LIMIT 1", probes.join(" UNION ALL ")),
             &[&tenant],
         )
         .await
