@@ -162,14 +162,21 @@ impl Target<'_> {
     /// A SET clause that reads no column: the attacker's own tenant into the key (so a
     /// tenant-bound WITH CHECK passes and only USING decides), else one non-unique column set
     /// to B's own value of it.
-    fn payload(&self, attacker: &Attacker, a: &str) -> Option<String> {
+    ///
+    /// Both are tried when both exist: the key move fails on a per-tenant unique key
+    /// (`UNIQUE (org_id, slug)`) or a WITH CHECK that trusts something else (a `user_metadata`
+    /// claim the attacker set to B), where keeping B's key gets through.
+    fn payloads(&self, attacker: &Attacker, a: &str) -> Vec<String> {
+        let mut out = vec![];
         if let (Some(k), Tenancy::Direct { .. }, true) =
             (&self.key, &self.tenancy, attacker.has_tenant)
         {
-            return Some(format!("{} = {}", quote_ident(k), self.typed(a, k)));
+            out.push(format!("{} = {}", quote_ident(k), self.typed(a, k)));
         }
-        let (col, value) = self.settable_column()?;
-        Some(format!("{} = {value}", quote_ident(col)))
+        if let Some((col, value)) = self.settable_column() {
+            out.push(format!("{} = {value}", quote_ident(col)));
+        }
+        out
     }
 
     /// A column outside every key, FK and unique constraint, with B's value of it.
@@ -429,12 +436,12 @@ async fn prepare<'a>(ctx: &TableCtx<'a>, rel: &'a Relation) -> Result<Target<'a>
 }
 
 /// The statement for one attack, or why it does not apply.
-fn statement(
+fn statements(
     ctx: &TableCtx<'_>,
     t: &Target<'_>,
     attacker: &Attacker,
     attack: Attack,
-) -> Result<Statement, String> {
+) -> Result<Vec<Statement>, String> {
     let (a, b) = (&ctx.pair.attacker, &ctx.pair.victim);
     let table = t.name.sql();
     let is_root = matches!(t.tenancy, Tenancy::Root);
@@ -448,23 +455,27 @@ fn statement(
             Ok(())
         }
     };
-    let payload = || {
-        t.payload(attacker, a)
-            .ok_or_else(|| "no column can be set without reading the row (every column is keyed, or B's row could not be read)".to_string())
+    let payloads = || {
+        let p = t.payloads(attacker, a);
+        if p.is_empty() {
+            Err("no column can be set without reading the row (every column is keyed, or B's row could not be read)".to_string())
+        } else {
+            Ok(p)
+        }
     };
-    Ok(match attack {
-        Attack::Read => Statement::Count {
+    let one = |s: Statement| Ok(vec![s]);
+    match attack {
+        Attack::Read => one(Statement::Count {
             sql: format!("SELECT count(*) FROM {table} WHERE {}", t.b_where(b)),
             query: true,
-        },
-        Attack::ReadReturning => Statement::Count {
-            sql: format!(
-                "UPDATE {table} SET {} WHERE {} RETURNING *",
-                payload()?,
-                t.b_where(b)
-            ),
-            query: false,
-        },
+        }),
+        Attack::ReadReturning => Ok(payloads()?
+            .into_iter()
+            .map(|p| Statement::Count {
+                sql: format!("UPDATE {table} SET {p} WHERE {} RETURNING *", t.b_where(b)),
+                query: false,
+            })
+            .collect()),
         Attack::Insert => {
             if is_root {
                 return Err(
@@ -476,19 +487,25 @@ fn statement(
                 .insert_row
                 .as_ref()
                 .map_err(|e| format!("no row for B can be built: {e}"))?;
-            Statement::Succeeds {
+            one(Statement::Succeeds {
                 sql: insert_sql(&t.name, row),
-            }
+            })
         }
-        Attack::Update => Statement::Count {
-            sql: format!("UPDATE {table} SET {} WHERE {}", payload()?, t.b_where(b)),
-            query: false,
-        },
+        Attack::Update => Ok(payloads()?
+            .into_iter()
+            .map(|p| Statement::Count {
+                sql: format!("UPDATE {table} SET {p} WHERE {}", t.b_where(b)),
+                query: false,
+            })
+            .collect()),
         Attack::UpdateAll => {
             full_write_guard()?;
-            Statement::BRowsChanged {
-                sql: format!("UPDATE {table} SET {}", payload()?),
-            }
+            Ok(payloads()?
+                .into_iter()
+                .map(|p| Statement::BRowsChanged {
+                    sql: format!("UPDATE {table} SET {p}"),
+                })
+                .collect())
         }
         Attack::Move => {
             let (Tenancy::Direct { column, .. }, true) = (&t.tenancy, attacker.has_tenant) else {
@@ -513,23 +530,23 @@ fn statement(
                     literal(tid)
                 )
             };
-            Statement::MovedIntoB {
+            one(Statement::MovedIntoB {
                 sql,
                 count_b: format!(
                     "SELECT count(*) FROM {table} WHERE {k} = {}",
                     t.typed(b, column)
                 ),
-            }
+            })
         }
-        Attack::Delete => Statement::Count {
+        Attack::Delete => one(Statement::Count {
             sql: format!("DELETE FROM {table} WHERE {}", t.b_where(b)),
             query: false,
-        },
+        }),
         Attack::DeleteAll => {
             full_write_guard()?;
-            Statement::BRowsChanged {
+            one(Statement::BRowsChanged {
                 sql: format!("DELETE FROM {table}"),
-            }
+            })
         }
         Attack::Upsert => {
             if matches!(t.tenancy, Tenancy::Indirect { .. }) {
@@ -538,24 +555,37 @@ fn statement(
             let unique = t
                 .unique_columns()
                 .ok_or("no primary key or unique constraint to conflict on")?;
-            let own = (attacker.has_tenant && !is_root).then_some(a.as_str());
-            let insert = t.copy_of_b(own).ok_or("B's row could not be read")?;
-            let set = match (&t.key, own) {
-                (Some(k), Some(_)) => format!("{k} = EXCLUDED.{k}", k = quote_ident(k)),
-                _ => {
-                    let (c, _) = t
-                        .settable_column()
-                        .ok_or("no column to update on conflict")?;
-                    format!("{c} = EXCLUDED.{c}", c = quote_ident(c))
-                }
-            };
             let cols: Vec<String> = unique.iter().map(|c| quote_ident(c)).collect();
-            Statement::BRowsChanged {
-                sql: format!(
-                    "{insert} ON CONFLICT ({}) DO UPDATE SET {set}",
-                    cols.join(", ")
-                ),
+            let conflict = cols.join(", ");
+            let mut variants = vec![];
+            // B's row proposed under A's key (passes a tenant-bound INSERT check), the conflict
+            // taking B's row over to A …
+            if let (Some(k), true, false) = (&t.key, attacker.has_tenant, is_root) {
+                if let Some(insert) = t.copy_of_b(Some(a.as_str())) {
+                    variants.push(Statement::BRowsChanged {
+                        sql: format!(
+                            "{insert} ON CONFLICT ({conflict}) DO UPDATE SET {k} = EXCLUDED.{k}",
+                            k = quote_ident(k)
+                        ),
+                    });
+                }
             }
+            // … and B's row proposed as it is, the conflict rewriting another column (for a
+            // WITH CHECK that trusts something the attacker controls).
+            if let (Some(insert), Some((c, _))) = (t.copy_of_b(None), t.settable_column()) {
+                variants.push(Statement::BRowsChanged {
+                    sql: format!(
+                        "{insert} ON CONFLICT ({conflict}) DO UPDATE SET {c} = EXCLUDED.{c}",
+                        c = quote_ident(c)
+                    ),
+                });
+            }
+            if variants.is_empty() {
+                return Err(
+                    "B's row could not be read, or no column can be updated on conflict".into(),
+                );
+            }
+            Ok(variants)
         }
         Attack::ExistsOracle => {
             if matches!(t.tenancy, Tenancy::Indirect { .. }) {
@@ -564,12 +594,12 @@ fn statement(
             t.unique_columns()
                 .ok_or("no primary key or unique constraint")?;
             let own = (attacker.has_tenant && !is_root).then_some(a.as_str());
-            Statement::UniqueOracle {
+            one(Statement::UniqueOracle {
                 sql: t.copy_of_b(own).ok_or("B's row could not be read")?,
-            }
+            })
         }
-        Attack::Call => return Err("not a table attack".into()),
-    })
+        Attack::Call => Err("not a table attack".into()),
+    }
 }
 
 async fn run_one(
@@ -589,9 +619,46 @@ async fn run_one(
             detail,
         )
     };
-    let stmt = match statement(ctx, t, attacker, attack) {
+    let variants = match statements(ctx, t, attacker, attack) {
         Ok(s) => s,
         Err(why) => return res(Outcome::Skipped, 0, why),
+    };
+    // The first leak wins; else blocked if any variant was blocked; else the first error.
+    let mut outcomes = vec![];
+    for stmt in variants {
+        let r = run_statement(ctx, t, attacker, attack, stmt).await;
+        if r.outcome == Outcome::Leak {
+            return r;
+        }
+        outcomes.push(r);
+    }
+    if outcomes.is_empty() {
+        return res(Outcome::Skipped, 0, "no statement applies".into());
+    }
+    let first = |o: Outcome| outcomes.iter().position(|r| r.outcome == o);
+    let pick = first(Outcome::Info)
+        .or_else(|| first(Outcome::Blocked))
+        .unwrap_or(0);
+    outcomes.swap_remove(pick)
+}
+
+async fn run_statement(
+    ctx: &TableCtx<'_>,
+    t: &Target<'_>,
+    attacker: &Attacker,
+    attack: Attack,
+    stmt: Statement,
+) -> AttackResult {
+    let res = |outcome, rows, detail: String| {
+        result(
+            &t.name,
+            ObjectKind::Table,
+            &attacker.label,
+            attack,
+            outcome,
+            rows,
+            detail,
+        )
     };
     let client = ctx.rows.client;
     if let Err(e) = client
