@@ -62,11 +62,41 @@ pub fn read_snapshot_file(path: &PathBuf) -> Result<Snapshot> {
     Ok(snapshot)
 }
 
+/// An audit's report, with what it was computed from (for `fix`).
+pub struct Audited {
+    pub report: AuditReport,
+    pub snapshot: Snapshot,
+    pub model: TenantModel,
+    pub access: AccessModel,
+    pub rules_config: tenantguard_rules::RulesConfig,
+    pub scans: Option<tenantguard_scan::ScanReport>,
+}
+
+impl Audited {
+    pub fn context(&self) -> Context<'_> {
+        Context {
+            snapshot: &self.snapshot,
+            model: &self.model,
+            access: &self.access,
+            scans: self.scans.as_ref(),
+            config: &self.rules_config,
+        }
+    }
+}
+
 pub async fn run_audit(
     source: &Source,
     config: &Config,
     opts: &AuditOptions,
 ) -> Result<AuditReport> {
+    Ok(audit_with_context(source, config, opts).await?.report)
+}
+
+pub async fn audit_with_context(
+    source: &Source,
+    config: &Config,
+    opts: &AuditOptions,
+) -> Result<Audited> {
     let snapshot = match source {
         Source::Database(url) => take_snapshot(url, &opts.schemas).await?,
         Source::SnapshotFile(path) => read_snapshot_file(path)?,
@@ -193,7 +223,7 @@ pub async fn run_audit(
             ..Default::default()
         },
     };
-    Ok(AuditReport {
+    let report = AuditReport {
         tool: "tenantguard".into(),
         version: env!("CARGO_PKG_VERSION").into(),
         database: snapshot.database.clone(),
@@ -210,6 +240,14 @@ pub async fn run_audit(
         notes,
         proof,
         reconciliation,
+    };
+    Ok(Audited {
+        report,
+        snapshot,
+        model,
+        access,
+        rules_config,
+        scans,
     })
 }
 

@@ -24,6 +24,16 @@ pub struct Config {
     /// `{other}`, `{user}`, `{role}`), the setting that carries it, and an optional tenant GUC.
     #[serde(default)]
     pub prove: tenantguard_probe::ClaimTemplate,
+    #[serde(default)]
+    pub fix: FixConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixConfig {
+    /// The JWT claim the tenant policy template reads, e.g. `organization_id` or
+    /// `app_metadata.org_id` (default: the trusted claim the schema's policies use most).
+    pub claim: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -5,6 +5,7 @@ mod audit;
 mod config;
 mod demo;
 mod explain_table;
+mod fix_cmd;
 mod model_view;
 
 use std::io::Write as _;
@@ -152,6 +153,37 @@ enum Command {
     /// Attack tenant B's rows as tenant A (and as anonymous callers), for real, in
     /// transactions that are always rolled back; print the table × attack matrix.
     Prove(ProveArgs),
+    /// Turn the findings into a safe, ordered, idempotent migration; print it, write it
+    /// (`--out supabase/migrations`) or apply it (`--apply`), then audit and prove again.
+    Fix {
+        #[command(flatten)]
+        connect: ConnectArgs,
+        /// Run the migration step by step (lock_timeout and retries on every step), then
+        /// re-audit, re-prove and check that deleting a tenant cascades.
+        #[arg(long)]
+        apply: bool,
+        /// Also apply the `review` fixes: they change what some caller sees (e.g. dropping a
+        /// `USING (true)` policy). Always listed either way.
+        #[arg(long)]
+        unsafe_fixes: bool,
+        /// Write the migration to DIR/<timestamp>_tenantguard_hardening.sql.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        #[arg(long, default_value_t = 4)]
+        jobs: usize,
+        #[arg(long, default_value = "5m", value_parser = parse_duration)]
+        scan_timeout: Duration,
+        /// After --apply, skip the re-audit, the proofs and the cascade check.
+        #[arg(long)]
+        no_verify: bool,
+    },
+    /// Put the rows `fix` moved to tenantguard_quarantine back into their tables.
+    Restore {
+        #[command(flatten)]
+        connect: ConnectArgs,
+    },
     /// Write the catalog snapshot as JSON (for `audit --snapshot`).
     Snapshot {
         #[command(flatten)]
@@ -341,6 +373,38 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 ExitCode::SUCCESS
             })
+        }
+        Command::Fix {
+            connect,
+            apply,
+            unsafe_fixes,
+            out,
+            format,
+            jobs,
+            scan_timeout,
+            no_verify,
+        } => {
+            let (config, _) = Config::load(connect.config.as_deref())?;
+            let url = require_url(&connect)?;
+            fix_cmd::run(
+                &config,
+                fix_cmd::FixArgs {
+                    url,
+                    schemas: connect.schemas.clone(),
+                    apply,
+                    unsafe_fixes,
+                    out,
+                    json: matches!(format, Format::Json),
+                    jobs,
+                    scan_timeout,
+                    verify: !no_verify,
+                },
+            )
+            .await
+        }
+        Command::Restore { connect } => {
+            let url = require_url(&connect)?;
+            fix_cmd::restore(&url, &connect.schemas).await
         }
         Command::Snapshot { connect, out } => {
             let url = require_url(&connect)?;

@@ -22,6 +22,10 @@ pub struct ChecklistItem {
     pub detail: String,
 }
 
+/// The seed's cascade item, as the live delete test (`fix --apply`, the demo) decides it.
+pub const CASCADE_WORKS: &str =
+    "ON DELETE CASCADE works: delete an org, verify cascade to all related tables";
+
 /// The seed's multi-tenant test item, as the proof decides it.
 pub const MULTI_TENANT_TEST: &str =
     "Multi-tenant test passes: two orgs cannot see each other's data";
@@ -156,9 +160,11 @@ pub fn evaluate(ctx: &Context, findings: &[Finding]) -> Vec<ChecklistItem> {
         "deleting a tenant would fail or leave rows in",
     );
     out.push(item(
-        "ON DELETE CASCADE works: delete an org, verify cascade to all related tables",
+        CASCADE_WORKS,
         s,
-        format!("{d} (checked from the schema; a live delete test comes with `fix`)"),
+        format!(
+            "{d} (checked from the schema; `fix --apply` deletes a tenant for real, rolled back)"
+        ),
     ));
 
     for code_item in [

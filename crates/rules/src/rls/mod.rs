@@ -231,7 +231,7 @@ pub(crate) fn open_finding(rule: &Rule, ctx: &Context, g: &OpenGroup, what: &str
 }
 
 /// The claim the template policy reads (the most used tenant claim, else `organization_id`).
-pub(crate) fn main_claim(ctx: &Context) -> String {
+pub fn main_claim(ctx: &Context) -> String {
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for p in &ctx.access.policies {
         for o in &p.observations {

@@ -1,0 +1,643 @@
+//! Findings → an ordered plan of steps. Each step's SQL is idempotent (IF [NOT] EXISTS, or
+//! guarded by a catalog check), so a plan interrupted half-way can simply be run again.
+
+use std::collections::BTreeMap;
+
+use tenantguard_catalog::{quote_ident, FkAction, QualifiedName};
+use tenantguard_rules::{Context, Finding};
+use tenantguard_tenant_model::Tenancy;
+
+use crate::quarantine::{quarantine_sql, Condition};
+use crate::{Applicability, Manual, Phase, Plan, Step};
+
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// The claim the template policy reads; default: the trusted claim the schema's policies
+    /// use most, else `organization_id`.
+    pub claim: Option<String>,
+}
+
+fn closes(f: &Finding) -> String {
+    match &f.policy {
+        Some(p) => format!(
+            "{} {}.{} (policy {p:?})",
+            f.rule, f.object.schema, f.object.name
+        ),
+        None => format!("{} {}.{}", f.rule, f.object.schema, f.object.name),
+    }
+}
+
+fn table_of(f: &Finding) -> QualifiedName {
+    QualifiedName::new(&f.object.schema, &f.object.name)
+}
+
+/// Adds a constraint unless one of that name exists on the table (ALTER TABLE has no
+/// ADD CONSTRAINT IF NOT EXISTS).
+fn add_constraint(table: &QualifiedName, name: &str, definition: &str) -> String {
+    format!(
+        "DO $tg$ BEGIN\n  IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = {}::regclass AND conname = {}) THEN\n    ALTER TABLE {} ADD CONSTRAINT {} {definition};\n  END IF;\nEND $tg$;",
+        literal(&table.sql()),
+        literal(name),
+        table.sql(),
+        quote_ident(name)
+    )
+}
+
+fn literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// A constraint or index name of at most 63 bytes.
+fn object_name(parts: &[&str], suffix: &str) -> String {
+    let mut base = parts.join("_");
+    while base.len() + suffix.len() + 1 > 63 {
+        base.pop();
+    }
+    format!("{base}_{suffix}")
+}
+
+/// The tenant template's condition for a table: its key against the claim, or for a table
+/// tenanted through a parent, the parent row must be visible (the parent's own policy binds it).
+fn template_condition(ctx: &Context, table: &QualifiedName, claim: &str) -> Option<String> {
+    let ty = ctx
+        .model
+        .root
+        .as_ref()
+        .map(|r| r.key_type.clone())
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| "uuid".into());
+    let claim_expr = match claim.split_once('.') {
+        Some((obj, key)) => format!("(auth.jwt() -> {}) ->> {}", literal(obj), literal(key)),
+        None => format!("auth.jwt() ->> {}", literal(claim)),
+    };
+    match ctx.model.tenancy(table)? {
+        Tenancy::Root => {
+            let key = &ctx.model.root.as_ref()?.key;
+            Some(format!(
+                "{} = (SELECT ({claim_expr})::{ty})",
+                quote_ident(key)
+            ))
+        }
+        Tenancy::Direct { column, .. } => Some(format!(
+            "{} = (SELECT ({claim_expr})::{ty})",
+            quote_ident(column)
+        )),
+        Tenancy::Indirect { path, .. } => {
+            let hop = path.first()?;
+            let on: Vec<String> = hop
+                .columns
+                .iter()
+                .zip(&hop.to_columns)
+                .map(|(c, p)| {
+                    format!(
+                        "p.{} = {}.{}",
+                        quote_ident(p),
+                        quote_ident(&table.name),
+                        quote_ident(c)
+                    )
+                })
+                .collect();
+            Some(format!(
+                "EXISTS (SELECT 1 FROM {} p WHERE {})",
+                hop.to.sql(),
+                on.join(" AND ")
+            ))
+        }
+        Tenancy::Global { .. } => None,
+    }
+}
+
+/// `DROP POLICY IF EXISTS tenant_isolation …; CREATE POLICY tenant_isolation …`.
+fn template_policy(ctx: &Context, table: &QualifiedName, claim: &str) -> Option<String> {
+    let cond = template_condition(ctx, table, claim)?;
+    let t = table.sql();
+    Some(format!(
+        "DROP POLICY IF EXISTS tenant_isolation ON {t};\n\
+         CREATE POLICY tenant_isolation ON {t} AS PERMISSIVE FOR ALL TO authenticated\n  USING ({cond})\n  WITH CHECK ({cond});"
+    ))
+}
+
+const POLICY_RULES: &[&str] = &[
+    "policy-not-tenant-bound",
+    "claim-fallback-opens-rows",
+    "untrusted-tenant-claim",
+    "with-check-not-tenant-bound",
+    "policy-pins-other-column",
+    "policy-unverifiable",
+];
+
+pub fn plan(ctx: &Context, findings: &[Finding], opts: &PlanOptions) -> Plan {
+    let claim = opts
+        .claim
+        .clone()
+        .unwrap_or_else(|| tenantguard_rules::rls::main_claim(ctx));
+    let mut plan = Plan::default();
+    let api_roles: Vec<String> = {
+        let mut r: Vec<String> = ctx
+            .access
+            .roles
+            .iter()
+            .filter(|r| ctx.snapshot.roles.iter().any(|x| &x.name == *r) || *r == "public")
+            .map(|r| {
+                if r == "public" {
+                    "PUBLIC".into()
+                } else {
+                    quote_ident(r)
+                }
+            })
+            .collect();
+        if !r.iter().any(|x| x == "PUBLIC") {
+            r.insert(0, "PUBLIC".into());
+        }
+        r
+    };
+    let root = ctx.model.root.as_ref();
+    // Tables whose policies get the template: (table → findings it closes).
+    let mut policy_tables: BTreeMap<QualifiedName, (Vec<String>, Vec<String>)> = BTreeMap::new();
+
+    for f in findings {
+        let t = table_of(f);
+        let ev = &f.evidence;
+        let column = ev
+            .get("column")
+            .and_then(|c| c.as_str())
+            .map(str::to_string);
+        let step = |phase, summary: String, applicability, sql: String| Step {
+            phase,
+            object: t.to_string(),
+            summary,
+            closes: vec![closes(f)],
+            applicability,
+            transactional: true,
+            sql,
+            index: None,
+        };
+        match f.rule.as_str() {
+            "null-tenant-rows" => {
+                let Some(col) = column else { continue };
+                plan.steps.push(step(
+                    Phase::Quarantine,
+                    format!("move the rows of {t} with NULL {col} (and rows referencing them) to quarantine"),
+                    Applicability::Safe,
+                    quarantine_sql(
+                        ctx.snapshot,
+                        &t,
+                        &Condition(format!("{{t}}.{} IS NULL", quote_ident(&col))),
+                        "null-tenant-rows",
+                    ),
+                ));
+            }
+            "orphan-tenant-rows" => {
+                let (Some(col), Some(root)) = (column, root) else {
+                    continue;
+                };
+                plan.steps.push(step(
+                    Phase::Quarantine,
+                    format!("move the rows of {t} whose {col} is not a tenant (and rows referencing them) to quarantine"),
+                    Applicability::Safe,
+                    quarantine_sql(
+                        ctx.snapshot,
+                        &t,
+                        &Condition(format!(
+                            "{{t}}.{c} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {} r WHERE r.{} = {{t}}.{c})",
+                            root.table.sql(),
+                            quote_ident(&root.key),
+                            c = quote_ident(&col)
+                        )),
+                        "orphan-tenant-rows",
+                    ),
+                ));
+            }
+            "cross-tenant-reference" => {
+                let (Some(key), Some(parent)) = (
+                    ctx.model.tenant_key_of(&t),
+                    ev.get("parent").and_then(|p| p.as_str()),
+                ) else {
+                    continue;
+                };
+                let Some((ps, pn)) = parent.split_once('.') else {
+                    continue;
+                };
+                let parent = QualifiedName::new(ps, pn);
+                let Some(parent_key) = ctx.model.tenant_key_of(&parent) else {
+                    continue;
+                };
+                let cols: Vec<String> =
+                    serde_json::from_value(ev["columns"].clone()).unwrap_or_default();
+                let pcols: Vec<String> =
+                    serde_json::from_value(ev["parent_columns"].clone()).unwrap_or_default();
+                let join: Vec<String> = cols
+                    .iter()
+                    .zip(&pcols)
+                    .map(|(c, p)| format!("x.{} = {{t}}.{}", quote_ident(p), quote_ident(c)))
+                    .collect();
+                plan.steps.push(step(
+                    Phase::Quarantine,
+                    format!("move the rows of {t} that reference another tenant's {parent} to quarantine"),
+                    Applicability::Review,
+                    quarantine_sql(
+                        ctx.snapshot,
+                        &t,
+                        &Condition(format!(
+                            "EXISTS (SELECT 1 FROM {} x WHERE {} AND x.{} IS DISTINCT FROM {{t}}.{})",
+                            parent.sql(),
+                            join.join(" AND "),
+                            quote_ident(parent_key),
+                            quote_ident(key)
+                        )),
+                        "cross-tenant-reference",
+                    ),
+                ));
+                plan.manual.push(Manual {
+                    closes: closes(f),
+                    why: "a composite foreign key (tenant key, id) stops new cross-tenant references; it needs a unique constraint on the parent and is left to you".into(),
+                    suggestion: f.fix.clone(),
+                });
+            }
+            "tenant-key-nullable" => {
+                let Some(col) = column else { continue };
+                let check = object_name(&[&t.name, &col], "not_null");
+                let q = quote_ident(&col);
+                plan.steps.push(step(
+                    Phase::Constraints,
+                    format!("{t}.{col}: CHECK ({col} IS NOT NULL) NOT VALID (no scan, brief lock)"),
+                    Applicability::Safe,
+                    add_constraint(&t, &check, &format!("CHECK ({q} IS NOT NULL) NOT VALID")),
+                ));
+                plan.steps.push(step(
+                    Phase::Constraints,
+                    format!("{t}.{col}: validate the check (reads and writes go on)"),
+                    Applicability::Safe,
+                    format!(
+                        "DO $tg$ BEGIN\n  IF EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = {}::regclass AND conname = {} AND NOT convalidated) THEN\n    ALTER TABLE {} VALIDATE CONSTRAINT {};\n  END IF;\nEND $tg$;",
+                        literal(&t.sql()),
+                        literal(&check),
+                        t.sql(),
+                        quote_ident(&check)
+                    ),
+                ));
+                plan.steps.push(step(
+                    Phase::Constraints,
+                    format!("{t}.{col}: SET NOT NULL (proved by the check, no scan) and drop the check"),
+                    Applicability::Safe,
+                    format!(
+                        "ALTER TABLE {} ALTER COLUMN {q} SET NOT NULL;\nALTER TABLE {} DROP CONSTRAINT IF EXISTS {};",
+                        t.sql(),
+                        t.sql(),
+                        quote_ident(&check)
+                    ),
+                ));
+            }
+            "missing-tenant-fk" => {
+                let (Some(col), Some(root)) = (column, root) else {
+                    continue;
+                };
+                let name = object_name(&[&t.name, &col], "fkey");
+                let action = ctx.config.expected_on_delete.sql();
+                plan.steps.push(step(
+                    Phase::Constraints,
+                    format!(
+                        "{t}.{col}: foreign key to {} ON DELETE {action}, NOT VALID",
+                        root.table
+                    ),
+                    Applicability::Safe,
+                    add_constraint(
+                        &t,
+                        &name,
+                        &format!(
+                            "FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {action} NOT VALID",
+                            quote_ident(&col),
+                            root.table.sql(),
+                            quote_ident(&root.key)
+                        ),
+                    ),
+                ));
+                plan.steps.push(validate_step(&t, &name, vec![closes(f)]));
+            }
+            "tenant-fk-not-validated" => {
+                let Some(con) = ev.get("constraint").and_then(|c| c.as_str()) else {
+                    continue;
+                };
+                plan.steps.push(validate_step(&t, con, vec![closes(f)]));
+            }
+            "tenant-fk-not-cascade" => {
+                let Some(con) = ev.get("constraint").and_then(|c| c.as_str()) else {
+                    continue;
+                };
+                let Some(rel) = ctx.snapshot.relation(&t) else {
+                    continue;
+                };
+                let Some((c, fk)) = rel.foreign_keys().find(|(c, _)| c.name == con) else {
+                    continue;
+                };
+                let action = ctx.config.expected_on_delete;
+                let cols: Vec<String> = c.columns.iter().map(|x| quote_ident(x)).collect();
+                let pcols: Vec<String> = fk
+                    .referenced_columns
+                    .iter()
+                    .map(|x| quote_ident(x))
+                    .collect();
+                plan.steps.push(step(
+                    Phase::Constraints,
+                    format!("{t}: re-add {con} with ON DELETE {} (NOT VALID: no scan while locked)", action.sql()),
+                    Applicability::Safe,
+                    format!(
+                        "DO $tg$ BEGIN\n  IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = {lt}::regclass AND conname = {lc} AND confdeltype = {code}) THEN\n    ALTER TABLE {tq} DROP CONSTRAINT IF EXISTS {cq};\n    ALTER TABLE {tq} ADD CONSTRAINT {cq} FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {} NOT VALID;\n  END IF;\nEND $tg$;",
+                        cols.join(", "),
+                        fk.references.sql(),
+                        pcols.join(", "),
+                        action.sql(),
+                        lt = literal(&t.sql()),
+                        lc = literal(con),
+                        code = literal(fk_code(action)),
+                        tq = t.sql(),
+                        cq = quote_ident(con),
+                    ),
+                ));
+                plan.steps.push(validate_step(&t, con, vec![closes(f)]));
+            }
+            "tenant-key-unindexed" => {
+                let Some(col) = column else { continue };
+                let name = object_name(&[&t.name, &col], "idx");
+                plan.steps.push(Step {
+                    index: Some(format!("{}.{}", quote_ident(&t.schema), quote_ident(&name))),
+                    transactional: false,
+                    ..step(
+                        Phase::Indexes,
+                        format!("index {t} ({col}) CONCURRENTLY (writes go on)"),
+                        Applicability::Safe,
+                        format!(
+                            "CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON {} ({});",
+                            quote_ident(&name),
+                            t.sql(),
+                            quote_ident(&col)
+                        ),
+                    )
+                });
+            }
+            "rls-disabled" => {
+                let Some(policy) = template_policy(ctx, &t, &claim) else {
+                    plan.manual.push(Manual {
+                        closes: closes(f),
+                        why: "no tenant path to write a policy from".into(),
+                        suggestion: f.fix.clone(),
+                    });
+                    continue;
+                };
+                let has_policies = ctx
+                    .snapshot
+                    .relation(&t)
+                    .is_some_and(|r| !r.policies.is_empty());
+                // Enabling RLS and adding the policy in one transaction: no window in which
+                // the table answers nobody.
+                let sql = if has_policies {
+                    format!(
+                        "ALTER TABLE {0} ENABLE ROW LEVEL SECURITY;\nALTER TABLE {0} FORCE ROW LEVEL SECURITY;",
+                        t.sql()
+                    )
+                } else {
+                    format!(
+                        "ALTER TABLE {0} ENABLE ROW LEVEL SECURITY;\nALTER TABLE {0} FORCE ROW LEVEL SECURITY;\n{policy}",
+                        t.sql()
+                    )
+                };
+                plan.steps.push(step(
+                    Phase::Rls,
+                    format!(
+                        "enable and force RLS on {t}{}",
+                        if has_policies {
+                            ""
+                        } else {
+                            " with the tenant policy"
+                        }
+                    ),
+                    Applicability::Review,
+                    sql,
+                ));
+            }
+            "rls-not-forced" => {
+                plan.steps.push(step(
+                    Phase::Rls,
+                    format!("force RLS on {t}: its owner is subject to it too"),
+                    Applicability::Review,
+                    format!("ALTER TABLE {} FORCE ROW LEVEL SECURITY;", t.sql()),
+                ));
+            }
+            r if POLICY_RULES.contains(&r) => {
+                let entry = policy_tables.entry(t.clone()).or_default();
+                entry.0.push(closes(f));
+                if let Some(p) = &f.policy {
+                    if !entry.1.contains(p) {
+                        entry.1.push(p.clone());
+                    }
+                }
+            }
+            "view-bypasses-rls" => {
+                plan.steps.push(step(
+                    Phase::BypassPaths,
+                    format!(
+                        "{t}: run as the caller (security_invoker), so the tables' RLS applies"
+                    ),
+                    Applicability::Review,
+                    format!("ALTER VIEW {} SET (security_invoker = true);", t.sql()),
+                ));
+            }
+            "materialized-view-exposed" | "foreign-table-exposed" | "partition-bypasses-rls" => {
+                plan.steps.push(step(
+                    Phase::BypassPaths,
+                    format!("revoke the API roles' access to {t} (it has no RLS of its own)"),
+                    Applicability::Review,
+                    format!("REVOKE ALL ON {} FROM {};", t.sql(), api_roles.join(", ")),
+                ));
+            }
+            "security-definer-exposed" | "function-search-path-mutable" => {
+                let Some(func) = ctx
+                    .snapshot
+                    .functions
+                    .iter()
+                    .find(|x| x.schema == f.object.schema && x.name == f.object.name)
+                else {
+                    continue;
+                };
+                let sig = format!(
+                    "{}.{}({})",
+                    quote_ident(&func.schema),
+                    quote_ident(&func.name),
+                    func.identity_arguments
+                );
+                let sql = if f.rule == "security-definer-exposed" {
+                    format!(
+                        "REVOKE EXECUTE ON FUNCTION {sig} FROM {};",
+                        api_roles.join(", ")
+                    )
+                } else {
+                    format!("ALTER FUNCTION {sig} SET search_path = '';")
+                };
+                plan.steps.push(Step {
+                    object: sig.clone(),
+                    ..step(
+                        Phase::BypassPaths,
+                        if f.rule == "security-definer-exposed" {
+                            format!("{sig}: revoke EXECUTE from the API roles")
+                        } else {
+                            format!("{sig}: pin search_path (names in its body must be schema-qualified)")
+                        },
+                        Applicability::Review,
+                        sql,
+                    )
+                });
+            }
+            _ => plan.manual.push(Manual {
+                closes: closes(f),
+                why: manual_reason(&f.rule).into(),
+                suggestion: f.fix.clone(),
+            }),
+        }
+    }
+    for (t, (closed, policies)) in policy_tables {
+        let Some(template) = template_policy(ctx, &t, &claim) else {
+            for c in closed {
+                plan.manual.push(Manual {
+                    closes: c,
+                    why: "no tenant path to write a policy from".into(),
+                    suggestion: None,
+                });
+            }
+            continue;
+        };
+        let mut sql = String::new();
+        for p in &policies {
+            sql.push_str(&format!(
+                "DROP POLICY IF EXISTS {} ON {};\n",
+                quote_ident(p),
+                t.sql()
+            ));
+        }
+        sql.push_str(&template);
+        plan.steps.push(Step {
+            phase: Phase::Policies,
+            object: t.to_string(),
+            summary: format!(
+                "{t}: replace {} with the tenant policy on claim {claim:?}",
+                if policies.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    policies
+                        .iter()
+                        .map(|p| format!("{p:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            ),
+            closes: closed,
+            applicability: Applicability::Review,
+            transactional: true,
+            sql,
+            index: None,
+        });
+    }
+    // Stable order: by phase, then as generated (per finding order, which is per table).
+    plan.steps.sort_by_key(|s| s.phase);
+    plan
+}
+
+fn fk_code(a: FkAction) -> &'static str {
+    match a {
+        FkAction::NoAction => "a",
+        FkAction::Restrict => "r",
+        FkAction::Cascade => "c",
+        FkAction::SetNull => "n",
+        FkAction::SetDefault => "d",
+    }
+}
+
+fn validate_step(t: &QualifiedName, con: &str, closes: Vec<String>) -> Step {
+    Step {
+        phase: Phase::Constraints,
+        object: t.to_string(),
+        summary: format!("{t}: validate {con} (SHARE UPDATE EXCLUSIVE: reads and writes go on)"),
+        closes,
+        applicability: Applicability::Safe,
+        transactional: true,
+        sql: format!(
+            "DO $tg$ BEGIN\n  IF EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = {}::regclass AND conname = {} AND NOT convalidated) THEN\n    ALTER TABLE {} VALIDATE CONSTRAINT {};\n  END IF;\nEND $tg$;",
+            literal(&t.sql()),
+            literal(con),
+            t.sql(),
+            quote_ident(con)
+        ),
+        index: None,
+    }
+}
+
+fn manual_reason(rule: &str) -> &'static str {
+    match rule {
+        "login-role-bypasses-rls" => "changing a login role's SUPERUSER/BYPASSRLS is an operations decision: review the suggestion",
+        "auth-call-per-row" | "membership-in-subquery" => "a performance rewrite of a policy that is already tenant-bound: apply the suggestion after review",
+        "inconsistent-claim-names" => "which claim is right is the application's decision",
+        "data-scan-incomplete" => "the data scan did not finish: raise --scan-timeout and audit again",
+        "rls-no-policy" => "deny-all is safe; add policies when the table is meant to be used",
+        _ => "no automatic fix",
+    }
+}
+
+/// The plan as a migration file: steps in order, each commented with the findings it closes;
+/// review steps commented out unless `unsafe_fixes`.
+pub fn render_migration(plan: &Plan, unsafe_fixes: bool) -> String {
+    let mut out = String::from(
+        "-- tenantguard hardening migration (generated by `tenantguard fix`).\n\
+         -- Steps are ordered: quarantine → constraints → indexes → RLS → policies → bypass paths.\n\
+         -- Every statement is idempotent; CREATE INDEX CONCURRENTLY must run outside a transaction.\n\
+         SET lock_timeout = '3s';\n",
+    );
+    if plan.steps.is_empty() {
+        out.push_str("-- nothing to do: no finding has an automatic fix\n");
+    }
+    let mut phase = None;
+    for (i, s) in plan.steps.iter().enumerate() {
+        if phase != Some(s.phase) {
+            out.push_str(&format!("\n-- ===== {} =====\n", s.phase.title()));
+            phase = Some(s.phase);
+        }
+        let run = unsafe_fixes || s.applicability == Applicability::Safe;
+        out.push_str(&format!(
+            "\n-- step {}: {}{}\n",
+            i + 1,
+            s.summary,
+            match (s.applicability, run) {
+                (Applicability::Review, true) => " [review]",
+                (Applicability::Review, false) => " [review: not applied without --unsafe-fixes]",
+                _ => "",
+            }
+        ));
+        for c in &s.closes {
+            out.push_str(&format!("-- closes: {c}\n"));
+        }
+        let body = if s.transactional {
+            format!("BEGIN;\n{}\nCOMMIT;\n", s.sql)
+        } else {
+            format!("{}\n", s.sql)
+        };
+        if run {
+            out.push_str(&body);
+        } else {
+            for line in body.lines() {
+                out.push_str("-- ");
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    if !plan.manual.is_empty() {
+        out.push_str("\n-- ===== left to you =====\n");
+        for m in &plan.manual {
+            out.push_str(&format!("-- {}: {}\n", m.closes, m.why));
+            if let Some(s) = &m.suggestion {
+                for line in s.lines() {
+                    out.push_str(&format!("--   {line}\n"));
+                }
+            }
+        }
+    }
+    out
+}
