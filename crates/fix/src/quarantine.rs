@@ -64,7 +64,9 @@ fn collect(
         return;
     }
     // Rows of other tables referencing the rows being moved go first.
-    for child in &snapshot.relations {
+    // Partitions carry clones of their parent's foreign keys: the partitioned parent's move
+    // covers their rows.
+    for child in snapshot.relations.iter().filter(|r| !r.is_partition) {
         for (c, fk) in child.foreign_keys() {
             if &fk.references != table || &child.qualified_name() == table {
                 continue;
