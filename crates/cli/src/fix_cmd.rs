@@ -115,6 +115,8 @@ pub async fn run(config: &Config, args: FixArgs) -> Result<ExitCode> {
     // Before → after needs the proof before the change too.
     let prove_opts = || tenantguard_probe::ProveOptions {
         jobs: args.jobs,
+        claims: config.prove.clone(),
+        extra_roles: config.prove.roles.clone(),
         progress: Some(progress("attacking")),
         ..Default::default()
     };

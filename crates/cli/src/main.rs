@@ -121,7 +121,16 @@ impl ProveFlags {
         };
         Ok(tenantguard_probe::ProveOptions {
             tenants,
-            extra_roles: self.roles.clone(),
+            extra_roles: {
+                let mut r = config.prove.roles.clone();
+                r.extend(
+                    self.roles
+                        .iter()
+                        .filter(|x| !config.prove.roles.contains(x))
+                        .cloned(),
+                );
+                r
+            },
             claims: config.prove.clone(),
             read_only: self.read_only,
             jobs,

@@ -8,6 +8,7 @@ use tenantguard_rules::{Context, Finding};
 use tenantguard_tenant_model::Tenancy;
 
 use crate::quarantine::{quarantine_sql, Condition};
+use crate::template::{schema_template, Template};
 use crate::{Applicability, Manual, Phase, Plan, Step};
 
 #[derive(Debug, Clone, Default)]
@@ -58,7 +59,12 @@ fn object_name(parts: &[&str], suffix: &str) -> String {
 
 /// The tenant template's condition for a table: its key against the claim, or for a table
 /// tenanted through a parent, the parent row must be visible (the parent's own policy binds it).
-fn template_condition(ctx: &Context, table: &QualifiedName, claim: &str) -> Option<String> {
+fn template_condition(
+    ctx: &Context,
+    table: &QualifiedName,
+    claim: &str,
+    mirrored: Option<&Template>,
+) -> Option<String> {
     let ty = ctx
         .model
         .root
@@ -70,18 +76,13 @@ fn template_condition(ctx: &Context, table: &QualifiedName, claim: &str) -> Opti
         Some((obj, key)) => format!("(auth.jwt() -> {}) ->> {}", literal(obj), literal(key)),
         None => format!("auth.jwt() ->> {}", literal(claim)),
     };
+    let keyed = |key: &str| match mirrored {
+        Some(t) => t.condition.replace("{key}", &quote_ident(key)),
+        None => format!("{} = (SELECT ({claim_expr})::{ty})", quote_ident(key)),
+    };
     match ctx.model.tenancy(table)? {
-        Tenancy::Root => {
-            let key = &ctx.model.root.as_ref()?.key;
-            Some(format!(
-                "{} = (SELECT ({claim_expr})::{ty})",
-                quote_ident(key)
-            ))
-        }
-        Tenancy::Direct { column, .. } => Some(format!(
-            "{} = (SELECT ({claim_expr})::{ty})",
-            quote_ident(column)
-        )),
+        Tenancy::Root => Some(keyed(&ctx.model.root.as_ref()?.key)),
+        Tenancy::Direct { column, .. } => Some(keyed(column)),
         Tenancy::Indirect { path, .. } => {
             let hop = path.first()?;
             let on: Vec<String> = hop
@@ -107,13 +108,27 @@ fn template_condition(ctx: &Context, table: &QualifiedName, claim: &str) -> Opti
     }
 }
 
-/// `DROP POLICY IF EXISTS tenant_isolation …; CREATE POLICY tenant_isolation …`.
-fn template_policy(ctx: &Context, table: &QualifiedName, claim: &str) -> Option<String> {
-    let cond = template_condition(ctx, table, claim)?;
+/// `DROP POLICY IF EXISTS tenant_isolation …; CREATE POLICY tenant_isolation …`: the schema's
+/// own tenant rule mirrored onto this table when there is one (see `template`), else the JWT
+/// claim template for `authenticated`.
+fn template_policy(
+    ctx: &Context,
+    table: &QualifiedName,
+    claim: &str,
+    mirrored: Option<&Template>,
+) -> Option<String> {
+    let cond = template_condition(ctx, table, claim, mirrored)?;
     let t = table.sql();
+    let roles = match mirrored {
+        Some(m) => m.roles.join(", "),
+        None if ctx.snapshot.roles.iter().any(|r| r.name == "authenticated") => {
+            "authenticated".into()
+        }
+        None => "PUBLIC".into(),
+    };
     Some(format!(
         "DROP POLICY IF EXISTS tenant_isolation ON {t};\n\
-         CREATE POLICY tenant_isolation ON {t} AS PERMISSIVE FOR ALL TO authenticated\n  USING ({cond})\n  WITH CHECK ({cond});"
+         CREATE POLICY tenant_isolation ON {t} AS PERMISSIVE FOR ALL TO {roles}\n  USING ({cond})\n  WITH CHECK ({cond});"
     ))
 }
 
@@ -131,6 +146,17 @@ pub fn plan(ctx: &Context, findings: &[Finding], opts: &PlanOptions) -> Plan {
         .claim
         .clone()
         .unwrap_or_else(|| tenantguard_rules::rls::main_claim(ctx));
+    // A configured claim wins; else mirror the schema's own tenant rule.
+    let mirrored = if opts.claim.is_some() {
+        None
+    } else {
+        schema_template(ctx)
+    };
+    let mirrored = mirrored.as_ref();
+    let rule_source = match mirrored {
+        Some(m) => format!("the schema's own tenant rule ({})", m.source),
+        None => format!("the tenant policy on claim {claim:?}"),
+    };
     let mut plan = Plan::default();
     let api_roles: Vec<String> = {
         let mut r: Vec<String> = ctx
@@ -359,24 +385,77 @@ pub fn plan(ctx: &Context, findings: &[Finding], opts: &PlanOptions) -> Plan {
             "tenant-key-unindexed" => {
                 let Some(col) = column else { continue };
                 let name = object_name(&[&t.name, &col], "idx");
-                plan.steps.push(Step {
-                    index: Some(format!("{}.{}", quote_ident(&t.schema), quote_ident(&name))),
+                let partitioned = ctx
+                    .snapshot
+                    .relation(&t)
+                    .is_some_and(|r| r.kind == tenantguard_catalog::RelationKind::PartitionedTable);
+                let concurrently = |table: &QualifiedName, index: &str| Step {
+                    index: Some(format!(
+                        "{}.{}",
+                        quote_ident(&table.schema),
+                        quote_ident(index)
+                    )),
                     transactional: false,
                     ..step(
                         Phase::Indexes,
-                        format!("index {t} ({col}) CONCURRENTLY (writes go on)"),
+                        format!("index {table} ({col}) CONCURRENTLY (writes go on)"),
                         Applicability::Safe,
                         format!(
                             "CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON {} ({});",
-                            quote_ident(&name),
-                            t.sql(),
+                            quote_ident(index),
+                            table.sql(),
                             quote_ident(&col)
                         ),
                     )
-                });
+                };
+                if !partitioned {
+                    plan.steps.push(concurrently(&t, &name));
+                    continue;
+                }
+                // A partitioned table cannot be indexed CONCURRENTLY: create the parent's index
+                // ON ONLY the parent (no scan), build each partition's CONCURRENTLY, attach them.
+                let partitions: Vec<QualifiedName> = ctx
+                    .snapshot
+                    .relations
+                    .iter()
+                    .filter(|r| r.is_partition && r.parents.contains(&t))
+                    .map(|r| r.qualified_name())
+                    .collect();
+                plan.steps.push(step(
+                    Phase::Indexes,
+                    format!("index {t} ({col}) on the partitioned table only (no scan; each partition next)"),
+                    Applicability::Safe,
+                    format!(
+                        "CREATE INDEX IF NOT EXISTS {} ON ONLY {} ({});",
+                        quote_ident(&name),
+                        t.sql(),
+                        quote_ident(&col)
+                    ),
+                ));
+                let mut attach = String::from("DO $tg$ BEGIN\n");
+                for p in &partitions {
+                    let pname = object_name(&[&p.name, &col], "idx");
+                    plan.steps.push(concurrently(p, &pname));
+                    let (pi, ci) = (
+                        format!("{}.{}", quote_ident(&p.schema), quote_ident(&pname)),
+                        format!("{}.{}", quote_ident(&t.schema), quote_ident(&name)),
+                    );
+                    attach.push_str(&format!(
+                        "  IF NOT EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = {}::regclass AND inhparent = {}::regclass) THEN\n    ALTER INDEX {ci} ATTACH PARTITION {pi};\n  END IF;\n",
+                        literal(&pi),
+                        literal(&ci),
+                    ));
+                }
+                attach.push_str("END $tg$;");
+                plan.steps.push(step(
+                    Phase::Indexes,
+                    format!("attach the partitions' indexes to {name} (it becomes valid)"),
+                    Applicability::Safe,
+                    attach,
+                ));
             }
             "rls-disabled" => {
-                let Some(policy) = template_policy(ctx, &t, &claim) else {
+                let Some(policy) = template_policy(ctx, &t, &claim, mirrored) else {
                     plan.manual.push(Manual {
                         closes: closes(f),
                         why: "no tenant path to write a policy from".into(),
@@ -495,7 +574,7 @@ pub fn plan(ctx: &Context, findings: &[Finding], opts: &PlanOptions) -> Plan {
         }
     }
     for (t, (closed, policies)) in policy_tables {
-        let Some(template) = template_policy(ctx, &t, &claim) else {
+        let Some(template) = template_policy(ctx, &t, &claim, mirrored) else {
             for c in closed {
                 plan.manual.push(Manual {
                     closes: c,
@@ -518,7 +597,7 @@ pub fn plan(ctx: &Context, findings: &[Finding], opts: &PlanOptions) -> Plan {
             phase: Phase::Policies,
             object: t.to_string(),
             summary: format!(
-                "{t}: replace {} with the tenant policy on claim {claim:?}",
+                "{t}: replace {} with {rule_source}",
                 if policies.is_empty() {
                     "nothing".to_string()
                 } else {

@@ -20,6 +20,9 @@ pub struct ClaimTemplate {
     /// from a GUC rather than from the JWT.
     #[serde(default)]
     pub tenant_setting: Option<String>,
+    /// Login roles the application uses, attacked too (as `--role` does).
+    #[serde(default)]
+    pub roles: Vec<String>,
 }
 
 fn default_claims_setting() -> String {
@@ -39,6 +42,7 @@ impl Default for ClaimTemplate {
             claims_setting: default_claims_setting(),
             claims: default_claims(),
             tenant_setting: None,
+            roles: vec![],
         }
     }
 }
