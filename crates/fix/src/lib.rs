@@ -10,6 +10,7 @@
 pub mod apply;
 pub mod plan;
 pub mod quarantine;
+pub mod rewrite;
 pub mod template;
 
 use serde::{Deserialize, Serialize};

@@ -8,6 +8,7 @@ use tenantguard_rules::{Context, Finding};
 use tenantguard_tenant_model::Tenancy;
 
 use crate::quarantine::{quarantine_sql, Condition};
+use crate::rewrite::faster_policy_expression;
 use crate::template::{schema_template, Template};
 use crate::{Applicability, Manual, Phase, Plan, Step};
 
@@ -118,6 +119,8 @@ fn template_policy(
     mirrored: Option<&Template>,
 ) -> Option<String> {
     let cond = template_condition(ctx, table, claim, mirrored)?;
+    // The mirrored rule may itself be slow (a per-row call, a membership IN): write it fast.
+    let cond = faster_policy_expression(&cond).unwrap_or(cond);
     let t = table.sql();
     let roles = match mirrored {
         Some(m) => m.roles.join(", "),
@@ -178,6 +181,8 @@ pub fn plan(ctx: &Context, findings: &[Finding], opts: &PlanOptions) -> Plan {
         r
     };
     let root = ctx.model.root.as_ref();
+    // Policies to speed up: (table, policy) → findings.
+    let mut faster: BTreeMap<(QualifiedName, String), Vec<String>> = BTreeMap::new();
     // Tables whose policies get the template: (table → findings it closes).
     let mut policy_tables: BTreeMap<QualifiedName, (Vec<String>, Vec<String>)> = BTreeMap::new();
 
@@ -502,6 +507,12 @@ pub fn plan(ctx: &Context, findings: &[Finding], opts: &PlanOptions) -> Plan {
                     format!("ALTER TABLE {} FORCE ROW LEVEL SECURITY;", t.sql()),
                 ));
             }
+            "auth-call-per-row" | "membership-in-subquery" if f.policy.is_some() => {
+                faster
+                    .entry((t.clone(), f.policy.clone().unwrap_or_default()))
+                    .or_default()
+                    .push(closes(f));
+            }
             r if POLICY_RULES.contains(&r) => {
                 let entry = policy_tables.entry(t.clone()).or_default();
                 entry.0.push(closes(f));
@@ -610,6 +621,58 @@ pub fn plan(ctx: &Context, findings: &[Finding], opts: &PlanOptions) -> Plan {
             ),
             closes: closed,
             applicability: Applicability::Review,
+            transactional: true,
+            sql,
+            index: None,
+        });
+    }
+    for ((t, policy), closed) in faster {
+        // A policy being replaced needs no speed-up.
+        if plan.steps.iter().any(|s| {
+            s.phase == Phase::Policies
+                && s.object == t.to_string()
+                && s.sql.contains(&format!(
+                    "DROP POLICY IF EXISTS {} ON",
+                    quote_ident(&policy)
+                ))
+        }) {
+            continue;
+        }
+        let Some(p) = ctx
+            .snapshot
+            .relation(&t)
+            .and_then(|r| r.policies.iter().find(|p| p.name == policy))
+        else {
+            continue;
+        };
+        let using = p.using.as_deref().and_then(faster_policy_expression);
+        let check = p.with_check.as_deref().and_then(faster_policy_expression);
+        if using.is_none() && check.is_none() {
+            for c in closed {
+                plan.manual.push(Manual {
+                    closes: c,
+                    why: "the expression could not be rewritten automatically".into(),
+                    suggestion: None,
+                });
+            }
+            continue;
+        }
+        let mut sql = format!("ALTER POLICY {} ON {}", quote_ident(&policy), t.sql());
+        if let Some(u) = &using {
+            sql.push_str(&format!("\n  USING ({u})"));
+        }
+        if let Some(c) = &check {
+            sql.push_str(&format!("\n  WITH CHECK ({c})"));
+        }
+        sql.push(';');
+        plan.steps.push(Step {
+            phase: Phase::Policies,
+            object: t.to_string(),
+            summary: format!(
+                "{t}: policy {policy:?} evaluates auth calls once per statement and membership as = ANY (ARRAY(…)) (same rows)"
+            ),
+            closes: closed,
+            applicability: Applicability::Safe,
             transactional: true,
             sql,
             index: None,
