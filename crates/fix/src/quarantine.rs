@@ -5,8 +5,6 @@
 //! RESTRICT can stop the move). Each move counts its rows before and checks the count in the
 //! same transaction. `restore` puts them back, parents first.
 
-use std::collections::HashSet;
-
 use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 use tenantguard_catalog::{quote_ident, QualifiedName, Snapshot};
@@ -27,118 +25,170 @@ pub fn quarantine_table(t: &QualifiedName) -> String {
 /// A row predicate on alias `{t}`, e.g. `{t}.org_id IS NULL`.
 pub struct Condition(pub String);
 
-struct Move {
-    table: QualifiedName,
-    /// Predicate on the placeholder alias `{t}`.
-    predicate: String,
-    reason: String,
+/// A foreign key between two tables of the move: rows of `child` pointing at a moved row of
+/// `parent` move too.
+struct Edge {
+    child: usize,
+    parent: usize,
+    child_columns: Vec<String>,
+    parent_columns: Vec<String>,
 }
 
-/// The moves for `table`'s rows matching `cond`, and every row that references them, children
-/// first.
-fn moves(snapshot: &Snapshot, table: &QualifiedName, cond: &Condition, reason: &str) -> Vec<Move> {
-    let mut out = vec![];
-    let mut seen = HashSet::new();
-    collect(
-        snapshot,
-        table,
-        cond.0.clone(),
-        reason,
-        0,
-        &mut seen,
-        &mut out,
-    );
-    out
-}
-
-fn collect(
-    snapshot: &Snapshot,
-    table: &QualifiedName,
-    predicate: String,
-    reason: &str,
-    depth: usize,
-    seen: &mut HashSet<QualifiedName>,
-    out: &mut Vec<Move>,
-) {
-    if !seen.insert(table.clone()) || depth > 6 {
-        return;
-    }
-    // Rows of other tables referencing the rows being moved go first.
-    // Partitions carry clones of their parent's foreign keys: the partitioned parent's move
-    // covers their rows.
-    for child in snapshot.relations.iter().filter(|r| !r.is_partition) {
-        for (c, fk) in child.foreign_keys() {
-            if &fk.references != table || &child.qualified_name() == table {
-                continue;
+/// Every table whose rows can reference (directly or through others) a row of `table` — the
+/// tables a move may have to follow — and the foreign keys between them, self-references
+/// included. Partitions are covered by their partitioned parent.
+fn universe(snapshot: &Snapshot, table: &QualifiedName) -> (Vec<QualifiedName>, Vec<Edge>) {
+    let mut tables = vec![table.clone()];
+    let mut i = 0;
+    while i < tables.len() {
+        let parent = tables[i].clone();
+        for child in snapshot.relations.iter().filter(|r| !r.is_partition) {
+            let name = child.qualified_name();
+            if child.foreign_keys().any(|(_, fk)| fk.references == parent)
+                && !tables.contains(&name)
+            {
+                tables.push(name);
             }
-            let alias = format!("p{depth}");
-            let join: Vec<String> = c
-                .columns
-                .iter()
-                .zip(&fk.referenced_columns)
-                .map(|(cc, pc)| format!("{alias}.{} = {{t}}.{}", quote_ident(pc), quote_ident(cc)))
-                .collect();
-            let parent_pred = predicate.replace("{t}", &alias);
-            let child_pred = format!(
-                "EXISTS (SELECT 1 FROM {} {alias} WHERE {} AND {parent_pred})",
-                table.sql(),
-                join.join(" AND ")
-            );
-            collect(
-                snapshot,
-                &child.qualified_name(),
-                child_pred,
-                &format!("references a quarantined row of {table} ({reason})"),
-                depth + 1,
-                seen,
-                out,
-            );
+        }
+        i += 1;
+    }
+    let mut edges = vec![];
+    for (ci, name) in tables.iter().enumerate() {
+        let Some(rel) = snapshot.relation(name) else {
+            continue;
+        };
+        for (c, fk) in rel.foreign_keys() {
+            if let Some(pi) = tables.iter().position(|t| t == &fk.references) {
+                edges.push(Edge {
+                    child: ci,
+                    parent: pi,
+                    child_columns: c.columns.clone(),
+                    parent_columns: fk.referenced_columns.clone(),
+                });
+            }
         }
     }
-    out.push(Move {
-        table: table.clone(),
-        predicate,
-        reason: reason.to_string(),
-    });
+    (tables, edges)
 }
 
-/// SQL that moves the rows, checking each count in the same transaction.
+/// Children before parents (self-references ignored; a cycle between tables keeps its tables
+/// in discovery order, and PostgreSQL refuses the step if it cannot be deleted that way).
+fn delete_order(n: usize, edges: &[Edge]) -> Vec<usize> {
+    let mut order = vec![];
+    let mut placed = vec![false; n];
+    while order.len() < n {
+        let ready = (0..n).find(|&t| {
+            !placed[t]
+                && edges
+                    .iter()
+                    .filter(|e| e.parent == t && e.child != t)
+                    .all(|e| placed[e.child])
+        });
+        let t = ready.unwrap_or_else(|| (0..n).find(|&t| !placed[t]).unwrap_or(0));
+        placed[t] = true;
+        order.push(t);
+    }
+    order
+}
+
+/// SQL that moves the rows matching `cond`, and every row that references them through any
+/// foreign key (to a fixed point), to quarantine — in one transaction:
+/// 1. mark the rows by (tableoid, ctid), locking them (`FOR UPDATE`): a concurrent insert of a
+///    child pointing at a marked row waits and then fails its own FK check, instead of being
+///    removed by a cascade unseen;
+/// 2. copy every marked row to its quarantine table;
+/// 3. delete them children first, checking that each table deleted exactly what was copied —
+///    an ON DELETE CASCADE can then only reach rows already copied.
 pub fn quarantine_sql(
     snapshot: &Snapshot,
     table: &QualifiedName,
     cond: &Condition,
     reason: &str,
 ) -> String {
-    let moves = moves(snapshot, table, cond, reason);
+    let (tables, edges) = universe(snapshot, table);
+    let mark = |i: usize| format!("pg_temp.tg_mark_{i}");
+    let in_mark = |alias: &str, i: usize| {
+        format!(
+            "{alias}.ctid = ANY (ARRAY(SELECT m.t FROM {m} m)) AND ({alias}.tableoid, {alias}.ctid) IN (SELECT m.o, m.t FROM {m} m)",
+            m = mark(i)
+        )
+    };
     let mut sql = format!(
         "CREATE SCHEMA IF NOT EXISTS {};\n",
         quote_ident(QUARANTINE_SCHEMA)
     );
-    for m in &moves {
-        let q = quarantine_table(&m.table);
+    for t in &tables {
+        let q = quarantine_table(t);
         sql.push_str(&format!(
             "CREATE TABLE IF NOT EXISTS {q} (LIKE {});\n\
              ALTER TABLE {q} ADD COLUMN IF NOT EXISTS tg_reason text, ADD COLUMN IF NOT EXISTS tg_quarantined_at timestamptz;\n",
-            m.table.sql()
+            t.sql()
         ));
     }
-    sql.push_str("DO $tg$\nDECLARE expected bigint; moved bigint;\nBEGIN\n");
-    for m in &moves {
-        let q = quarantine_table(&m.table);
-        let t = m.table.sql();
-        let reason = m.reason.replace('\'', "''");
+    sql.push_str(
+        "DO $tg$\nDECLARE found bigint; n bigint; copied bigint; deleted bigint;\nBEGIN\n",
+    );
+    for i in 0..tables.len() {
         sql.push_str(&format!(
-            "  SELECT count(*) INTO expected FROM {t} t WHERE {p};\n\
-             \x20 WITH m AS (DELETE FROM {t} t WHERE {p} RETURNING t.*)\n\
-             \x20   INSERT INTO {q} SELECT m.*, '{reason}', now() FROM m;\n\
-             \x20 GET DIAGNOSTICS moved = ROW_COUNT;\n\
-             \x20 IF moved <> expected THEN\n\
-             \x20   RAISE EXCEPTION 'tenantguard: % rows of {tl} matched but % were moved; nothing was changed', expected, moved;\n\
+            "  DROP TABLE IF EXISTS {m};\n  CREATE TEMP TABLE {m} (o oid, t tid) ON COMMIT DROP;\n",
+            m = mark(i)
+        ));
+    }
+    sql.push_str(&format!(
+        "  INSERT INTO {} SELECT t.tableoid, t.ctid FROM {} t WHERE {} FOR UPDATE OF t;\n",
+        mark(0),
+        table.sql(),
+        cond.0.replace("{t}", "t")
+    ));
+    if !edges.is_empty() {
+        sql.push_str("  LOOP\n    found := 0;\n");
+        for e in &edges {
+            let join: Vec<String> = e
+                .child_columns
+                .iter()
+                .zip(&e.parent_columns)
+                .map(|(c, p)| format!("p.{} = c.{}", quote_ident(p), quote_ident(c)))
+                .collect();
+            sql.push_str(&format!(
+                "    INSERT INTO {cm} SELECT c.tableoid, c.ctid FROM {ct} c\n      WHERE EXISTS (SELECT 1 FROM {pt} p WHERE {pin} AND {join})\n        AND NOT (({cin}))\n      FOR UPDATE OF c;\n    GET DIAGNOSTICS n = ROW_COUNT; found := found + n;\n",
+                cm = mark(e.child),
+                ct = tables[e.child].sql(),
+                pt = tables[e.parent].sql(),
+                pin = in_mark("p", e.parent),
+                cin = in_mark("c", e.child),
+                join = join.join(" AND "),
+            ));
+        }
+        sql.push_str("    EXIT WHEN found = 0;\n  END LOOP;\n");
+    }
+    for (i, t) in tables.iter().enumerate() {
+        let why = if i == 0 {
+            reason.to_string()
+        } else {
+            format!("references a quarantined row ({reason})")
+        };
+        sql.push_str(&format!(
+            "  INSERT INTO {q} SELECT t.*, {why}, now() FROM {tt} t WHERE {m};\n",
+            q = quarantine_table(t),
+            tt = t.sql(),
+            why = format!("'{}'", why.replace('\'', "''")),
+            m = in_mark("t", i),
+        ));
+    }
+    for i in delete_order(tables.len(), &edges) {
+        let t = &tables[i];
+        let tl = t.to_string().replace('\'', "''");
+        sql.push_str(&format!(
+            "  SELECT count(*) INTO copied FROM {mk};\n\
+             \x20 DELETE FROM {tt} t WHERE {m};\n\
+             \x20 GET DIAGNOSTICS deleted = ROW_COUNT;\n\
+             \x20 IF deleted <> copied THEN\n\
+             \x20   RAISE EXCEPTION 'tenantguard: % rows of {tl} were copied to quarantine but % deleted; nothing was changed', copied, deleted;\n\
              \x20 END IF;\n\
-             \x20 RAISE NOTICE 'tenantguard: moved % row(s) of {tl} to {ql}', moved;\n",
-            p = m.predicate.replace("{t}", "t"),
-            tl = m.table.to_string().replace('\'', "''"),
-            ql = q.replace('\'', "''"),
+             \x20 IF deleted > 0 THEN RAISE NOTICE 'tenantguard: moved % row(s) of {tl} to quarantine', deleted; END IF;\n",
+            mk = mark(i),
+            tt = t.sql(),
+            m = in_mark("t", i),
         ));
     }
     sql.push_str("END\n$tg$;");
