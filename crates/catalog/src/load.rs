@@ -259,9 +259,9 @@ async fn load_in_transaction(
             query(client, "session", META, &[]),
             query(client, "relations", RELATIONS, p),
             query(client, "columns", COLUMNS, p),
-            query(client, "constraints", CONSTRAINTS, p),
+            query(second.unwrap_or(client), "constraints", CONSTRAINTS, p),
             query(client, "referenced columns", FOREIGN_COLUMNS, p),
-            query(client, "indexes", INDEXES, p),
+            query(second.unwrap_or(client), "indexes", INDEXES, p),
             async {
                 // Read the trees' shapes while the other queries are still running.
                 let rows = query(second.unwrap_or(client), "policies", POLICIES, p).await?;
