@@ -167,11 +167,11 @@ pub fn quarantine_sql(
         } else {
             format!("references a quarantined row ({reason})")
         };
+        let why = why.replace('\'', "''");
         sql.push_str(&format!(
-            "  INSERT INTO {q} SELECT t.*, {why}, now() FROM {tt} t WHERE {m};\n",
+            "  INSERT INTO {q} SELECT t.*, '{why}', now() FROM {tt} t WHERE {m};\n",
             q = quarantine_table(t),
             tt = t.sql(),
-            why = format!("'{}'", why.replace('\'', "''")),
             m = in_mark("t", i),
         ));
     }
