@@ -589,6 +589,36 @@ async fn every_kind_of_fix_closes_its_finding_and_loses_no_row() {
             "{table}"
         );
     }
+    // A new cross-tenant reference is now impossible: the comment's foreign key carries the
+    // tenant key (the composite key replaced the plain one), so PostgreSQL refuses it.
+    let fks: Vec<String> = client
+        .query(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint
+             WHERE conrelid = 'public.task_comments'::regclass AND contype = 'f' ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        fks.iter()
+            .any(|d| d.starts_with("FOREIGN KEY (org_id, task_id) REFERENCES tasks(org_id, id)")),
+        "{fks:?}"
+    );
+    let cross = client
+        .execute(
+            "INSERT INTO task_comments (org_id, task_id, body)
+             SELECT '11111111-1111-1111-1111-111111111111', id, 'again' FROM tasks
+             WHERE org_id = '22222222-2222-2222-2222-222222222222' LIMIT 1",
+            &[],
+        )
+        .await;
+    assert_eq!(
+        cross.err().and_then(|e| e.code().cloned()),
+        Some(tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION)
+    );
     // Table by table: kept + quarantined = before.
     for (t, n) in &before {
         let q = t.replacen('.', "__", 1);

@@ -279,11 +279,101 @@ pub fn plan(ctx: &Context, findings: &[Finding], opts: &PlanOptions) -> Plan {
                         "cross-tenant-reference",
                     ),
                 ));
-                plan.manual.push(Manual {
-                    closes: closes(f),
-                    why: "a composite foreign key (tenant key, id) stops new cross-tenant references; it needs a unique constraint on the parent and is left to you".into(),
-                    suggestion: f.fix.clone(),
+                // Make the next cross-tenant reference impossible: the child's foreign key
+                // carries the tenant key, against a unique key of the parent that includes it.
+                let old = ev
+                    .get("constraint")
+                    .and_then(|c| c.as_str())
+                    .unwrap_or_default();
+                let parent_rel = ctx.snapshot.relation(&parent);
+                let on_delete = ctx
+                    .snapshot
+                    .relation(&t)
+                    .and_then(|r| r.foreign_keys().find(|(c, _)| c.name == old))
+                    .map_or(FkAction::NoAction, |(_, fk)| fk.on_delete);
+                if parent_rel
+                    .is_none_or(|r| r.kind == tenantguard_catalog::RelationKind::PartitionedTable)
+                {
+                    plan.manual.push(Manual {
+                        closes: closes(f),
+                        why: "a composite foreign key (tenant key, id) stops new cross-tenant references; the parent is partitioned, so its unique key cannot be built concurrently: left to you".into(),
+                        suggestion: f.fix.clone(),
+                    });
+                    continue;
+                }
+                let q = |cols: &[String]| {
+                    cols.iter()
+                        .map(|c| quote_ident(c))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                let unique =
+                    object_name(&[&parent.name, parent_key, &pcols.join("_")], "tenant_key");
+                let fk = object_name(&[&t.name, key, &cols.join("_")], "tenant_fkey");
+                let unique_index =
+                    format!("{}.{}", quote_ident(&parent.schema), quote_ident(&unique));
+                plan.steps.push(Step {
+                    index: Some(unique_index.clone()),
+                    transactional: false,
+                    ..step(
+                        Phase::Constraints,
+                        format!("{parent}: unique index ({parent_key}, {}) CONCURRENTLY, for a composite foreign key", pcols.join(", ")),
+                        Applicability::Review,
+                        format!(
+                            "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {} ON {} ({}, {});",
+                            quote_ident(&unique),
+                            parent.sql(),
+                            quote_ident(parent_key),
+                            q(&pcols)
+                        ),
+                    )
                 });
+                plan.steps.push(step(
+                    Phase::Constraints,
+                    format!("{parent}: the index becomes constraint {unique}"),
+                    Applicability::Review,
+                    add_constraint(
+                        &parent,
+                        &unique,
+                        &format!("UNIQUE USING INDEX {}", quote_ident(&unique)),
+                    ),
+                ));
+                plan.steps.push(step(
+                    Phase::Constraints,
+                    format!(
+                        "{t}: foreign key ({key}, {}) → {parent} ({parent_key}, {}), NOT VALID",
+                        cols.join(", "),
+                        pcols.join(", ")
+                    ),
+                    Applicability::Review,
+                    add_constraint(
+                        &t,
+                        &fk,
+                        &format!(
+                            "FOREIGN KEY ({}, {}) REFERENCES {} ({}, {}) ON DELETE {} NOT VALID",
+                            quote_ident(key),
+                            q(&cols),
+                            parent.sql(),
+                            quote_ident(parent_key),
+                            q(&pcols),
+                            on_delete.sql()
+                        ),
+                    ),
+                ));
+                plan.steps.push(Step {
+                    applicability: Applicability::Review,
+                    ..validate_step(&t, &fk, vec![closes(f)])
+                });
+                plan.steps.push(step(
+                    Phase::Constraints,
+                    format!("{t}: drop {old}, now covered by {fk}"),
+                    Applicability::Review,
+                    format!(
+                        "ALTER TABLE {} DROP CONSTRAINT IF EXISTS {};",
+                        t.sql(),
+                        quote_ident(old)
+                    ),
+                ));
             }
             "tenant-key-nullable" => {
                 let Some(col) = column else { continue };
