@@ -97,4 +97,47 @@ pub struct Finding {
     pub evidence: serde_json::Value,
     /// Suggested SQL; `null` when there is nothing to run.
     pub fix: Option<String>,
+    /// Where the object was created, when the audit ran on a migrations folder
+    /// (`--migrations DIR`): the file and line of the statement that created it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub location: Option<SourceLocation>,
+    /// A stable identity for baselines: rule + object (+ policy), unchanged by message wording,
+    /// counts or unrelated schema changes.
+    #[serde(default)]
+    pub fingerprint: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceLocation {
+    /// Path of the migration file, as given (relative to the working directory).
+    pub file: String,
+    /// 1-based line of the statement.
+    pub line: usize,
+}
+
+impl Finding {
+    /// What a baseline remembers the finding by: the rule, the object's kind and name, and the
+    /// policy — never the message, counts or evidence, so that unrelated changes (more rows, a
+    /// reworded message, other tables) keep it matched.
+    pub fn fingerprint_key(&self) -> String {
+        format!(
+            "{}|{:?}|{}|{}|{}",
+            self.rule,
+            self.object.kind,
+            self.object.schema,
+            self.object.name,
+            self.policy.as_deref().unwrap_or("")
+        )
+    }
+
+    /// 16 hex digits of FNV-1a over [`Self::fingerprint_key`]. Hand-written: eight lines, and
+    /// the value must never change with a dependency's version.
+    pub fn compute_fingerprint(&self) -> String {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in self.fingerprint_key().bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        format!("{h:016x}")
+    }
 }

@@ -8,7 +8,7 @@ pub mod integrity;
 mod registry;
 pub mod rls;
 
-pub use finding::{Category, Finding, ObjectKind, ObjectRef, Severity};
+pub use finding::{Category, Finding, ObjectKind, ObjectRef, Severity, SourceLocation};
 pub use registry::{registry, rule, run_rules, Rule};
 
 use tenantguard_access::AccessModel;

@@ -304,6 +304,9 @@ pub fn run_rules(ctx: &Context) -> Vec<Finding> {
             })
             .then_with(|| a.rule.cmp(&b.rule))
     });
+    for f in &mut findings {
+        f.fingerprint = f.compute_fingerprint();
+    }
     findings
 }
 
@@ -325,6 +328,8 @@ impl Rule {
             message,
             evidence,
             fix,
+            location: None,
+            fingerprint: String::new(),
         }
     }
 }
