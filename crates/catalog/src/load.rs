@@ -89,8 +89,9 @@ SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text,
        CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid) END,
        c.reltuples::float8,
        coalesce(p.schemas, '{}'), coalesce(p.names, '{}'),
-       ext.objid IS NOT NULL, c.relacl::text[]
+       ext.objid IS NOT NULL, c.relacl::text[], dsc.description
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_description dsc ON dsc.objoid = c.oid AND dsc.classoid = 'pg_class'::regclass AND dsc.objsubid = 0
 LEFT JOIN parents p ON p.inhrelid = c.oid
 LEFT JOIN ext ON ext.objid = c.oid
 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND n.nspname = ANY($1)
@@ -138,8 +139,9 @@ const POLICIES: &str = "
 SELECT p.polrelid, p.polname::text, p.polcmd::text, p.polpermissive,
        CASE WHEN p.polroles = '{0}'::oid[] THEN ARRAY['public']
             ELSE ARRAY(SELECT r.rolname::text FROM pg_roles r WHERE r.oid = ANY(p.polroles) ORDER BY 1) END,
-       p.polqual::text, p.polwithcheck::text, p.oid
+       p.polqual::text, p.polwithcheck::text, p.oid, dsc.description
 FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_description dsc ON dsc.objoid = p.oid AND dsc.classoid = 'pg_policy'::regclass
 WHERE n.nspname = ANY($1)
 ORDER BY p.polrelid, p.polname";
 
@@ -165,8 +167,10 @@ SELECT p.oid, n.nspname::text, p.proname::text, pg_get_function_identity_argumen
              FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
              WHERE a.privilege_type = 'EXECUTE' ORDER BY 1),
        EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
-               AND d.deptype = 'e')
+               AND d.deptype = 'e'),
+       dsc.description
 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_language l ON l.oid = p.prolang
+LEFT JOIN pg_description dsc ON dsc.objoid = p.oid AND dsc.classoid = 'pg_proc'::regclass
 WHERE n.nspname !~ '^pg_' AND n.nspname <> 'information_schema' AND p.prokind IN ('f', 'p')
 ORDER BY 2, 3, 4";
 
@@ -339,6 +343,7 @@ async fn load_in_transaction(
                 indexes: vec![],
                 policies: vec![],
                 grants: crate::acl::table_grants(r.get(14), r.get::<_, &str>(4)),
+                comment: r.get(15),
             })
         })
         .collect();
@@ -466,6 +471,7 @@ async fn load_in_transaction(
                 roles: r.get(4),
                 using: text(using),
                 with_check: text(with_check),
+                comment: r.get(8),
             });
         }
     }
@@ -506,6 +512,7 @@ async fn load_in_transaction(
                 owner: r.get(10),
                 execute_grantees: r.get(11),
                 from_extension: r.get(12),
+                comment: r.get(13),
             })
             .collect(),
         index: Default::default(),

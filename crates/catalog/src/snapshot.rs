@@ -285,6 +285,9 @@ pub struct Relation {
     pub indexes: Vec<Index>,
     pub policies: Vec<Policy>,
     pub grants: Vec<Grant>,
+    /// `COMMENT ON` the relation (carries `tenantguard:ignore` suppressions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
 }
 
 impl Relation {
@@ -433,6 +436,8 @@ pub struct Policy {
     /// `pg_get_expr(polqual)` / `pg_get_expr(polwithcheck)`.
     pub using: Option<String>,
     pub with_check: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -472,6 +477,8 @@ pub struct Function {
     /// Roles (or `PUBLIC`) holding EXECUTE.
     pub execute_grantees: Vec<String>,
     pub from_extension: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
 }
 
 impl Snapshot {

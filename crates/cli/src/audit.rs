@@ -28,6 +28,8 @@ pub struct AuditOptions {
     pub checklist: bool,
     /// `--prove`: attack as well, and reconcile the attacks with the analysis.
     pub prove: Option<tenantguard_probe::ProveOptions>,
+    /// `--baseline FILE`: findings it lists are suppressed (and counted).
+    pub baseline: Option<tenantguard_rules::suppress::Baseline>,
 }
 
 pub async fn take_snapshot(url: &str, schemas: &[String]) -> Result<Snapshot> {
@@ -153,7 +155,16 @@ pub async fn audit_with_context(
         scans: scans.as_ref(),
         config: &rules_config,
     };
-    let findings = run_rules(&ctx);
+    let mut findings = run_rules(&ctx);
+    for f in &mut findings {
+        if let Some(sev) = config.severity_of(&f.rule) {
+            f.severity = sev;
+        }
+    }
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    let (findings, suppressed, suppress_notes) =
+        tenantguard_rules::suppress::suppress(&snapshot, findings, opts.baseline.as_ref());
+    notes.extend(suppress_notes);
     let mut checklist_items = if opts.checklist {
         checklist::evaluate(&ctx, &findings)
     } else {
@@ -227,7 +238,11 @@ pub async fn audit_with_context(
         tool: "tenantguard".into(),
         version: env!("CARGO_PKG_VERSION").into(),
         database: snapshot.database.clone(),
-        summary: Summary::from_findings(&findings, model.tables.len()),
+        summary: Summary {
+            suppressed: suppressed.len(),
+            ..Summary::from_findings(&findings, model.tables.len())
+        },
+        suppressed,
         findings,
         data_scan,
         model: ModelSummary {

@@ -60,6 +60,9 @@ pub struct IntegrityConfig {
 pub struct RulesSection {
     #[serde(default)]
     pub disable: Vec<String>,
+    /// Severity overrides: `severity = { "tenant-key-unindexed" = "low" }`.
+    #[serde(default)]
+    pub severity: std::collections::BTreeMap<String, String>,
 }
 
 impl Config {
@@ -76,9 +79,22 @@ impl Config {
             .with_context(|| format!("cannot read config {}", path.display()))?;
         let config: Config = toml::from_str(&text)
             .map_err(|e| anyhow::anyhow!("invalid config {}: {}", path.display(), e.message()))?;
-        for id in &config.rules.disable {
+        for id in config
+            .rules
+            .disable
+            .iter()
+            .chain(config.rules.severity.keys())
+        {
             if registry().iter().all(|r| r.id != id) {
-                bail!("invalid config {}: [rules] disable names unknown rule {id:?} (see `tenantguard rules`)", path.display());
+                bail!("invalid config {}: [rules] names unknown rule {id:?} (see `tenantguard rules`)", path.display());
+            }
+        }
+        for (id, sev) in &config.rules.severity {
+            if tenantguard_rules::Severity::parse(&sev.to_ascii_lowercase()).is_none() {
+                bail!(
+                    "invalid config {}: [rules] severity of {id:?} is {sev:?}: expected critical, high, medium, low or info",
+                    path.display()
+                );
             }
         }
         config.rules_config()?;
@@ -108,6 +124,14 @@ impl Config {
             disabled: self.rules.disable.clone(),
             admin_roles: self.rls.admin_roles.clone().unwrap_or(defaults.admin_roles),
         })
+    }
+
+    /// The configured severity of a rule, if overridden.
+    pub fn severity_of(&self, rule: &str) -> Option<tenantguard_rules::Severity> {
+        self.rules
+            .severity
+            .get(rule)
+            .and_then(|s| tenantguard_rules::Severity::parse(&s.to_ascii_lowercase()))
     }
 
     pub fn access_config(&self) -> tenantguard_access::AccessConfig {

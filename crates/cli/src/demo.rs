@@ -46,6 +46,7 @@ pub async fn run(keep: bool, json: bool) -> Result<ExitCode> {
         scan_timeout: Duration::from_secs(60),
         checklist: true,
         prove: None,
+        baseline: None,
     };
     let config = Config::default();
     let source = Source::Database(url.clone());

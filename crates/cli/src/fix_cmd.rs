@@ -72,6 +72,7 @@ pub async fn run(config: &Config, args: FixArgs) -> Result<ExitCode> {
         scan_timeout: args.scan_timeout,
         checklist: false,
         prove: None,
+        baseline: None,
     };
     eprintln!("auditing …");
     let before = audit_with_context(&source, config, &audit_opts).await?;

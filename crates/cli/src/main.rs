@@ -6,6 +6,8 @@ mod config;
 mod demo;
 mod explain_table;
 mod fix_cmd;
+mod init;
+mod migrations;
 mod model_view;
 
 use std::io::Write as _;
@@ -49,6 +51,28 @@ struct ConnectArgs {
     /// tenantguard.toml to use (default: ./tenantguard.toml if it exists).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// No database needed: start a throwaway PostgreSQL, load a Supabase-compatible base, apply
+    /// this folder's .sql files in name order (e.g. supabase/migrations) and work on that.
+    #[arg(long, value_name = "DIR")]
+    migrations: Option<PathBuf>,
+    /// With --migrations: plain PostgreSQL, without Supabase's roles and auth schema.
+    #[arg(long, requires = "migrations")]
+    no_supabase_base: bool,
+}
+
+/// `audit`'s output formats: the terminal, machines, and CI.
+#[derive(Clone, Copy, ValueEnum)]
+enum AuditFormat {
+    Text,
+    Json,
+    /// SARIF 2.1.0, for code scanning (GitHub annotates the migration line).
+    Sarif,
+    /// JUnit XML, one test per rule × object, for CI dashboards.
+    Junit,
+    /// A pull-request comment.
+    Markdown,
+    /// One self-contained HTML file to read and share.
+    Html,
 }
 
 #[derive(clap::Args)]
@@ -60,7 +84,7 @@ struct AuditArgs {
     #[arg(long, conflicts_with = "database_url")]
     snapshot: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "text")]
-    format: Format,
+    format: AuditFormat,
     /// Exit 1 when a finding is at or above this severity.
     #[arg(long, default_value = "high", value_parser = parse_severity)]
     fail_on: Severity,
@@ -80,6 +104,12 @@ struct AuditArgs {
     /// Also prove: run the attacks and reconcile them with the analysis (exit 1 on a leak).
     #[arg(long)]
     prove: bool,
+    /// Suppress the findings listed in this baseline file (they are counted, not dropped).
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
+    /// Write the current findings as a baseline file and exit 0.
+    #[arg(long, value_name = "FILE")]
+    write_baseline: Option<PathBuf>,
     #[command(flatten)]
     prove_flags: ProveFlags,
 }
@@ -188,6 +218,17 @@ enum Command {
         #[arg(long)]
         no_verify: bool,
     },
+    /// Write a tenantguard.toml from what was inferred about the database, every key commented.
+    Init {
+        #[command(flatten)]
+        connect: ConnectArgs,
+        /// Where to write it.
+        #[arg(long, default_value = "tenantguard.toml")]
+        out: PathBuf,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
     /// Put the rows `fix` moved to tenantguard_quarantine back into their tables.
     Restore {
         #[command(flatten)]
@@ -292,11 +333,37 @@ fn main() -> ExitCode {
     }
 }
 
-fn require_url(connect: &ConnectArgs) -> Result<String> {
+/// The database to work on: the given URL, or a throwaway cluster loaded from `--migrations`.
+struct Opened {
+    url: String,
+    /// Keeps the throwaway cluster alive; its source map points findings at migration lines.
+    migrations: Option<migrations::Loaded>,
+}
+
+async fn open(connect: &ConnectArgs) -> Result<Opened> {
+    if let Some(dir) = &connect.migrations {
+        if connect
+            .database_url
+            .as_deref()
+            .is_some_and(|u| !u.trim().is_empty())
+        {
+            bail!(
+                "--migrations starts its own database: drop --database-url (or unset DATABASE_URL)"
+            );
+        }
+        let loaded = migrations::load(dir, !connect.no_supabase_base).await?;
+        return Ok(Opened {
+            url: loaded.url.clone(),
+            migrations: Some(loaded),
+        });
+    }
     match &connect.database_url {
-        Some(url) if !url.trim().is_empty() => Ok(url.clone()),
+        Some(url) if !url.trim().is_empty() => Ok(Opened {
+            url: url.clone(),
+            migrations: None,
+        }),
         _ => bail!(
-            "no database given: pass --database-url (or set DATABASE_URL), or --snapshot FILE"
+            "no database given: pass --database-url (or set DATABASE_URL), --migrations DIR, or --snapshot FILE"
         ),
     }
 }
@@ -319,9 +386,24 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Audit(args) => {
             let (config, _) = Config::load(args.connect.config.as_deref())?;
-            let source = match &args.snapshot {
-                Some(p) => Source::SnapshotFile(p.clone()),
-                None => Source::Database(require_url(&args.connect)?),
+            let opened = match &args.snapshot {
+                Some(_) => None,
+                None => Some(open(&args.connect).await?),
+            };
+            let source = match (&args.snapshot, &opened) {
+                (Some(p), _) => Source::SnapshotFile(p.clone()),
+                (None, Some(o)) => Source::Database(o.url.clone()),
+                (None, None) => bail!("no database given"),
+            };
+            let baseline = match &args.baseline {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path)
+                        .with_context(|| format!("cannot read baseline {}", path.display()))?;
+                    Some(serde_json::from_str(&text).map_err(|e| {
+                        anyhow::anyhow!("{} is not a tenantguard baseline: {e}", path.display())
+                    })?)
+                }
+                None => None,
             };
             let opts = AuditOptions {
                 schemas: args.connect.schemas.clone(),
@@ -339,10 +421,57 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 } else {
                     None
                 },
+                baseline,
             };
-            let report = audit::run_audit(&source, &config, &opts).await?;
+            let audited = audit::audit_with_context(&source, &config, &opts).await?;
+            let mut report = audited.report.clone();
+            if let Some(m) = opened.as_ref().and_then(|o| o.migrations.as_ref()) {
+                m.sources.annotate(&mut report.findings);
+                report.notes.push(format!(
+                    "audited {} migration file(s) on a throwaway database; findings point at the statement that created their object",
+                    m.files
+                ));
+            }
+            if let Some(path) = &args.write_baseline {
+                let mut all = report.findings.clone();
+                all.extend(
+                    report
+                        .suppressed
+                        .iter()
+                        .filter(|s| s.by == tenantguard_rules::suppress::SuppressedBy::Baseline)
+                        .map(|s| s.finding.clone()),
+                );
+                let baseline = tenantguard_rules::suppress::Baseline::of(&all);
+                std::fs::write(path, serde_json::to_string_pretty(&baseline)? + "\n")
+                    .with_context(|| format!("writing {}", path.display()))?;
+                eprintln!(
+                    "wrote {} with {} finding(s): later audits with --baseline report only new ones",
+                    path.display(),
+                    baseline.findings.len()
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
             match args.format {
-                Format::Text => {
+                AuditFormat::Sarif => print(&tenantguard_report::render_sarif(&report))?,
+                AuditFormat::Junit => print(&tenantguard_report::render_junit(&report))?,
+                AuditFormat::Markdown => print(&tenantguard_report::render_markdown(&report))?,
+                AuditFormat::Html => {
+                    let plan = tenantguard_fix::plan(
+                        &audited.context(),
+                        &audited.report.findings,
+                        &tenantguard_fix::PlanOptions {
+                            claim: config.fix.claim.clone(),
+                        },
+                    );
+                    print(&tenantguard_report::render_html(
+                        &report,
+                        &tenantguard_report::HtmlExtras {
+                            model: Some(&audited.model),
+                            plan: Some(&plan),
+                        },
+                    ))?
+                }
+                AuditFormat::Text => {
                     let mut text = tenantguard_report::render_text(&report, !args.no_fixes);
                     if let Some(proof) = &report.proof {
                         text.push('\n');
@@ -354,7 +483,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     }
                     print(&text)?
                 }
-                Format::Json => print(&(tenantguard_report::render_json(&report) + "\n"))?,
+                AuditFormat::Json => print(&(tenantguard_report::render_json(&report) + "\n"))?,
             }
             let failing = report.findings.iter().any(|f| f.severity >= args.fail_on)
                 || report.proof.as_ref().is_some_and(|p| p.summary.leaks > 0);
@@ -366,7 +495,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Prove(args) => {
             let (config, _) = Config::load(args.connect.config.as_deref())?;
-            let url = require_url(&args.connect)?;
+            let opened = open(&args.connect).await?;
+            let url = opened.url.clone();
             let snapshot = audit::take_snapshot(&url, &args.connect.schemas).await?;
             let model = tenantguard_tenant_model::TenantModel::infer(&snapshot, &config.tenant)?;
             let opts =
@@ -394,7 +524,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             no_verify,
         } => {
             let (config, _) = Config::load(connect.config.as_deref())?;
-            let url = require_url(&connect)?;
+            let opened = open(&connect).await?;
+            let url = opened.url.clone();
             fix_cmd::run(
                 &config,
                 fix_cmd::FixArgs {
@@ -411,12 +542,37 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             )
             .await
         }
+        Command::Init {
+            connect,
+            out,
+            force,
+        } => {
+            if out.exists() && !force {
+                bail!(
+                    "{} exists: pass --force to overwrite it, or --out another path",
+                    out.display()
+                );
+            }
+            let snapshot =
+                audit::take_snapshot(&open(&connect).await?.url, &connect.schemas).await?;
+            let (config, _) = Config::load(connect.config.as_deref())?;
+            let model = tenantguard_tenant_model::TenantModel::infer(&snapshot, &config.tenant)?;
+            let text = init::render(&snapshot, &model);
+            std::fs::write(&out, &text).with_context(|| format!("writing {}", out.display()))?;
+            eprintln!(
+                "wrote {}; check the [tenant] section, then `tenantguard audit`",
+                out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Restore { connect } => {
-            let url = require_url(&connect)?;
+            let opened = open(&connect).await?;
+            let url = opened.url.clone();
             fix_cmd::restore(&url, &connect.schemas).await
         }
         Command::Snapshot { connect, out } => {
-            let url = require_url(&connect)?;
+            let opened = open(&connect).await?;
+            let url = opened.url.clone();
             let snapshot = audit::take_snapshot(&url, &connect.schemas).await?;
             let json = serde_json::to_string_pretty(&snapshot)?;
             match out {
@@ -443,7 +599,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let (config, _) = Config::load(connect.config.as_deref())?;
             let snap = match &snapshot {
                 Some(p) => audit::read_snapshot_file(p)?,
-                None => audit::take_snapshot(&require_url(&connect)?, &connect.schemas).await?,
+                None => audit::take_snapshot(&open(&connect).await?.url, &connect.schemas).await?,
             };
             let model = tenantguard_tenant_model::TenantModel::infer(&snap, &config.tenant)?;
             match format {
@@ -482,7 +638,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let (config, _) = Config::load(connect.config.as_deref())?;
             let snap = match &snapshot {
                 Some(p) => audit::read_snapshot_file(p)?,
-                None => audit::take_snapshot(&require_url(&connect)?, &connect.schemas).await?,
+                None => audit::take_snapshot(&open(&connect).await?.url, &connect.schemas).await?,
             };
             print(&explain_table::render(&snap, &config, &target)?)?;
             Ok(ExitCode::SUCCESS)

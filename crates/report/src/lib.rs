@@ -1,9 +1,17 @@
 //! Stage 5: reports. Renderers only: everything they print was computed earlier.
 
+mod html;
+mod junit;
+mod markdown;
 mod proof;
+mod sarif;
 mod text;
 
+pub use html::{render_html, HtmlExtras};
+pub use junit::render_junit;
+pub use markdown::render_markdown;
 pub use proof::{render_proof_text, render_reconciliation_text};
+pub use sarif::render_sarif;
 pub use text::render_text;
 
 use serde::{Deserialize, Serialize};
@@ -25,6 +33,9 @@ pub struct AuditReport {
     pub checklist: Vec<ChecklistItem>,
     /// Things the reader must know to trust the result (e.g. skipped checks).
     pub notes: Vec<String>,
+    /// Findings suppressed by the baseline or an inline ignore, with why.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub suppressed: Vec<tenantguard_rules::suppress::Suppressed>,
     /// `audit --prove`: the attacks' results.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub proof: Option<tenantguard_probe::ProofReport>,
@@ -41,6 +52,10 @@ pub struct Summary {
     pub low: usize,
     pub info: usize,
     pub tables: usize,
+    /// Findings set aside by a baseline or a `tenantguard:ignore` comment (listed under
+    /// `suppressed`, not in `findings`).
+    #[serde(default)]
+    pub suppressed: usize,
 }
 
 impl Summary {
@@ -53,6 +68,7 @@ impl Summary {
             low: count(Severity::Low),
             info: count(Severity::Info),
             tables,
+            suppressed: 0,
         }
     }
 }

@@ -79,6 +79,9 @@ pub fn render_text(report: &AuditReport, show_fixes: bool) -> String {
                 f.rule, f.object
             );
             let _ = writeln!(out, "      {}", f.message);
+            if let Some(l) = &f.location {
+                let _ = writeln!(out, "      {dim}at {}:{}{dim:#}", l.file, l.line);
+            }
             if show_fixes {
                 if let Some(fix) = &f.fix {
                     for line in fix.lines() {
@@ -136,5 +139,17 @@ pub fn render_text(report: &AuditReport, show_fixes: bool) -> String {
         "\n{bold}{} critical, {} high, {} medium, {} low, {} info{bold:#} on {} tables ({scan})",
         s.critical, s.high, s.medium, s.low, s.info, s.tables
     );
+    if !report.suppressed.is_empty() {
+        let by = |b: tenantguard_rules::suppress::SuppressedBy| {
+            report.suppressed.iter().filter(|x| x.by == b).count()
+        };
+        let _ = writeln!(
+            out,
+            "{dim}{} suppressed ({} by the baseline, {} by tenantguard:ignore comments){dim:#}",
+            report.suppressed.len(),
+            by(tenantguard_rules::suppress::SuppressedBy::Baseline),
+            by(tenantguard_rules::suppress::SuppressedBy::Comment)
+        );
+    }
     out
 }

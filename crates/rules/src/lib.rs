@@ -7,6 +7,7 @@ mod finding;
 pub mod integrity;
 mod registry;
 pub mod rls;
+pub mod suppress;
 
 pub use finding::{Category, Finding, ObjectKind, ObjectRef, Severity, SourceLocation};
 pub use registry::{registry, rule, run_rules, Rule};
