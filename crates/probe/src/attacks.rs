@@ -278,6 +278,10 @@ pub async fn attack_table(ctx: &TableCtx<'_>, rel: &Relation) -> Vec<AttackResul
     if let Err(e) = begin(client, ctx.settings, ctx.settings.read_only).await {
         return skip_all(format!("could not start a transaction: {e}"));
     }
+    if let Err(why) = seed_tenants(ctx).await {
+        let _ = client.batch_execute("ROLLBACK").await;
+        return skip_all(why);
+    }
     let out = match prepare(ctx, rel).await {
         Ok(target) => {
             let mut out = vec![];
@@ -293,6 +297,23 @@ pub async fn attack_table(ctx: &TableCtx<'_>, rel: &Relation) -> Vec<AttackResul
     // Nothing is ever committed.
     let _ = client.batch_execute("ROLLBACK").await;
     out
+}
+
+/// Inserts the root rows of made-up tenants, inside the caller's transaction.
+pub(crate) async fn seed_tenants(ctx: &TableCtx<'_>) -> Result<(), String> {
+    if ctx.pair.synthesized.is_empty() {
+        return Ok(());
+    }
+    if ctx.settings.read_only {
+        return Err("fewer than two tenants exist, and --read-only makes none up".into());
+    }
+    let root = ctx.rows.model.root.as_ref().ok_or("no tenant root")?;
+    for id in &ctx.pair.synthesized {
+        ctx.rows.seed(&root.table, id, 0).await.map_err(|e| {
+            format!("cannot make up tenant {id} (inside the rolled-back transaction): {e}")
+        })?;
+    }
+    Ok(())
 }
 
 async fn prepare<'a>(ctx: &TableCtx<'a>, rel: &'a Relation) -> Result<Target<'a>, String> {

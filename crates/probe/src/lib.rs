@@ -164,6 +164,10 @@ pub struct TenantPair {
     pub how_chosen: String,
     /// A user of tenant A put in the JWT's `sub` (membership policies need one).
     pub attacker_user: Option<String>,
+    /// Tenants that do not exist in the root table (fewer than two did): their root rows are
+    /// inserted inside every rolled-back transaction of the proof.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub synthesized: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

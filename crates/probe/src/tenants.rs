@@ -24,7 +24,7 @@ pub async fn pick(
     };
     let root_sql = root.table.sql();
     let key = quote_ident(&root.key);
-    let (attacker, victim, how) = match requested {
+    let (attacker, victim, how, synthesized) = match requested {
         Some((a, b)) => {
             if a == b {
                 bail!("--tenants: the attacker and the victim must be two different tenants");
@@ -44,15 +44,28 @@ pub async fn pick(
                     root.key
                 );
             }
-            (a, b, "given with --tenants".to_string())
+            (a, b, "given with --tenants".to_string(), vec![])
         }
         None => {
-            let (a, b) = busiest_pair(client, snapshot, model, root).await?;
-            (
-                a,
-                b,
-                "the two tenants with rows in the most tenant tables".to_string(),
-            )
+            let existing = busiest_pair(client, snapshot, model, root).await?;
+            let mut ids = existing.clone();
+            let mut synthesized = vec![];
+            while ids.len() < 2 {
+                let id = new_tenant_id(client, root, &ids).await?;
+                synthesized.push(id.clone());
+                ids.push(id);
+            }
+            let how = if synthesized.is_empty() {
+                "the two tenants with rows in the most tenant tables".to_string()
+            } else {
+                format!(
+                    "{} had {} tenant(s): {} made up, its root row inserted inside each rolled-back transaction",
+                    root.table,
+                    existing.len(),
+                    if synthesized.len() == 2 { "both" } else { "one" }
+                )
+            };
+            (ids[0].clone(), ids[1].clone(), how, synthesized)
         }
     };
     let attacker_user = user_of(client, snapshot, model, &attacker).await?;
@@ -61,15 +74,17 @@ pub async fn pick(
         victim,
         how_chosen: how,
         attacker_user,
+        synthesized,
     })
 }
 
+/// Up to two tenants, those with rows in the most tenant tables first.
 async fn busiest_pair(
     client: &Client,
     snapshot: &Snapshot,
     model: &TenantModel,
     root: &TenantRoot,
-) -> Result<(String, String)> {
+) -> Result<Vec<String>> {
     let mut tables: Vec<(&QualifiedName, &str, f64)> = model
         .direct_tables()
         .filter_map(|(t, k)| Some((t, k, snapshot.relation(t)?.estimated_rows)))
@@ -105,14 +120,26 @@ async fn busiest_pair(
         .query(&sql, &[])
         .await
         .context("choosing two tenants with rows")?;
-    if rows.len() < 2 {
-        bail!(
-            "{} has {} row(s): a proof needs two tenants (add one, or give --tenants A,B)",
-            root.table,
-            rows.len()
-        );
-    }
-    Ok((rows[0].get(0), rows[1].get(0)))
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// An id of the root's key type that no tenant has.
+async fn new_tenant_id(client: &Client, root: &TenantRoot, taken: &[String]) -> Result<String> {
+    let key = quote_ident(&root.key);
+    let sql = match root.key_type.as_str() {
+        "uuid" => "SELECT gen_random_uuid()::text".to_string(),
+        "smallint" | "integer" | "bigint" | "numeric" => format!(
+            "SELECT (coalesce(max({key}), 0) + 1000 + {})::text FROM {}",
+            taken.len(),
+            root.table.sql()
+        ),
+        _ => format!("SELECT 'tenantguard-tenant-{}'", taken.len() + 1),
+    };
+    Ok(client
+        .query_one(&sql, &[])
+        .await
+        .context("making up a tenant id")?
+        .get(0))
 }
 
 /// A user of tenant A: the value of a column referencing `auth.users` (or named `user_id`) in

@@ -1192,3 +1192,101 @@ async fn read_only_runs_only_reads() {
     assert_eq!(r.summary.leaks, 9, "{}", listing(&r));
     check(&r, "public.organizations", AUTH, Attack::Read, BLOCKED);
 }
+
+/// A database with no tenant yet (a migrations folder, a fresh deploy): both tenants are made
+/// up, their root rows inserted inside each rolled-back transaction, and the attacks still
+/// find the open table and not the safe one. Afterwards the root is as empty as before.
+#[tokio::test]
+async fn made_up_tenants_when_fewer_than_two_exist() {
+    let (name, url) = pg_harness::fresh_database(true).await.expect("database");
+    let admin = pg_harness::shared().connect(&name).await.expect("connect");
+    admin
+        .batch_execute(&expand(
+            "CREATE TABLE organizations (id uuid PRIMARY KEY, name text NOT NULL);
+             ALTER TABLE organizations ENABLE ROW LEVEL SECURITY;
+             CREATE POLICY own_org ON organizations FOR SELECT TO authenticated USING (id = $CLAIM);
+             CREATE TABLE safe (id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+                                org_id uuid NOT NULL REFERENCES organizations ON DELETE CASCADE, body text NOT NULL);
+             ALTER TABLE safe ENABLE ROW LEVEL SECURITY;
+             CREATE POLICY s ON safe FOR ALL TO authenticated USING (org_id = $CLAIM) WITH CHECK (org_id = $CLAIM);
+             CREATE TABLE open (id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+                                org_id uuid NOT NULL REFERENCES organizations ON DELETE CASCADE, body text NOT NULL);
+             ALTER TABLE open ENABLE ROW LEVEL SECURITY;
+             CREATE POLICY o ON open FOR SELECT USING (true);",
+        ))
+        .await
+        .unwrap();
+    let (client, _) = connect(&url).await.unwrap();
+    let snapshot = load_snapshot(&client, &SnapshotOptions::default())
+        .await
+        .unwrap();
+    let model = TenantModel::infer(&snapshot, &TenantConfig::default()).unwrap();
+    let report = prove(&url, &snapshot, &model, &ProveOptions::default())
+        .await
+        .unwrap();
+    let pair = report.tenants.as_ref().unwrap();
+    assert_eq!(pair.synthesized.len(), 2, "{pair:?}");
+    check(
+        &report,
+        "public.open",
+        AUTH,
+        Attack::Read,
+        (Outcome::Leak, 1),
+    );
+    check(
+        &report,
+        "public.open",
+        ANON,
+        Attack::Read,
+        (Outcome::Leak, 1),
+    );
+    check(
+        &report,
+        "public.safe",
+        AUTH,
+        Attack::Read,
+        (Outcome::Blocked, 0),
+    );
+    check(
+        &report,
+        "public.safe",
+        AUTH,
+        Attack::Insert,
+        (Outcome::Blocked, 0),
+    );
+    check(
+        &report,
+        "public.organizations",
+        AUTH,
+        Attack::Read,
+        (Outcome::Blocked, 0),
+    );
+    let left: i64 = admin
+        .query_one(
+            "SELECT (SELECT count(*) FROM organizations) + (SELECT count(*) FROM open) + (SELECT count(*) FROM safe)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
+    // --read-only makes nothing up: every table is skipped, with the reason.
+    let report = prove(
+        &url,
+        &snapshot,
+        &model,
+        &ProveOptions {
+            read_only: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    check_skipped(
+        &report,
+        "public.open",
+        AUTH,
+        Attack::Read,
+        "--read-only makes none up",
+    );
+}
