@@ -223,6 +223,7 @@ fn hostile_report() -> AuditReport {
             victim: format!("org B {IMG}"),
             how_chosen: "the two tenants with most rows".into(),
             attacker_user: Some(QUOTES.into()),
+            synthesized: vec![],
         }),
         roles: vec!["authenticated".into(), "anon".into(), format!("anon{IMG}")],
         attackers: vec![Attacker {
