@@ -217,16 +217,7 @@ pub async fn run(keep: bool, json: bool) -> Result<ExitCode> {
 }
 
 fn print_with_proof(report: &tenantguard_report::AuditReport) -> Result<()> {
-    let mut text = tenantguard_report::render_text(report, false);
-    if let Some(proof) = &report.proof {
-        text.push('\n');
-        text.push_str(&tenantguard_report::render_proof_text(proof));
-        text.push('\n');
-        text.push_str(&tenantguard_report::render_reconciliation_text(
-            &report.reconciliation,
-        ));
-    }
-    crate::print(&text)
+    crate::print(&tenantguard_report::render_text_with_proof(report, false))
 }
 
 /// Rows in every table of these schemas, counted in the database.

@@ -471,18 +471,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                         },
                     ))?
                 }
-                AuditFormat::Text => {
-                    let mut text = tenantguard_report::render_text(&report, !args.no_fixes);
-                    if let Some(proof) = &report.proof {
-                        text.push('\n');
-                        text.push_str(&tenantguard_report::render_proof_text(proof));
-                        text.push('\n');
-                        text.push_str(&tenantguard_report::render_reconciliation_text(
-                            &report.reconciliation,
-                        ));
-                    }
-                    print(&text)?
-                }
+                AuditFormat::Text => print(&tenantguard_report::render_text_with_proof(
+                    &report,
+                    !args.no_fixes,
+                ))?,
                 AuditFormat::Json => print(&(tenantguard_report::render_json(&report) + "\n"))?,
             }
             let failing = report.findings.iter().any(|f| f.severity >= args.fail_on)

@@ -81,7 +81,8 @@ fn classify(e: &tokio_postgres::Error) -> (Outcome, String) {
     }
 }
 
-async fn begin(client: &Client, s: &Settings, read_only: bool) -> Result<(), String> {
+/// BEGIN (READ ONLY) with the proof's statement and lock timeouts, LOCAL.
+pub(crate) async fn begin(client: &Client, s: &Settings, read_only: bool) -> Result<(), String> {
     client
         .batch_execute(&format!(
             "BEGIN{}; SET LOCAL statement_timeout = {}; SET LOCAL lock_timeout = {};",
@@ -623,13 +624,13 @@ fn statements(
     }
 }
 
-async fn run_one(
-    ctx: &TableCtx<'_>,
-    t: &Target<'_>,
-    attacker: &Attacker,
+/// A result of `attack` by `attacker` on the target table.
+fn table_result<'a>(
+    t: &'a Target<'_>,
+    attacker: &'a Attacker,
     attack: Attack,
-) -> AttackResult {
-    let res = |outcome, rows, detail: String| {
+) -> impl Fn(Outcome, u64, String) -> AttackResult + 'a {
+    move |outcome, rows, detail| {
         result(
             &t.name,
             ObjectKind::Table,
@@ -639,7 +640,16 @@ async fn run_one(
             rows,
             detail,
         )
-    };
+    }
+}
+
+async fn run_one(
+    ctx: &TableCtx<'_>,
+    t: &Target<'_>,
+    attacker: &Attacker,
+    attack: Attack,
+) -> AttackResult {
+    let res = table_result(t, attacker, attack);
     let variants = match statements(ctx, t, attacker, attack) {
         Ok(s) => s,
         Err(why) => return res(Outcome::Skipped, 0, why),
@@ -670,17 +680,7 @@ async fn run_statement(
     attack: Attack,
     stmt: Statement,
 ) -> AttackResult {
-    let res = |outcome, rows, detail: String| {
-        result(
-            &t.name,
-            ObjectKind::Table,
-            &attacker.label,
-            attack,
-            outcome,
-            rows,
-            detail,
-        )
-    };
+    let res = table_result(t, attacker, attack);
     let client = ctx.rows.client;
     if let Err(e) = client
         .batch_execute(&format!("SAVEPOINT tg_attack; {}", attacker.become_sql()))

@@ -6,7 +6,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
 
 use crate::attacker::Attacker;
-use crate::attacks::Settings;
+use crate::attacks::{begin, Settings};
 use crate::rows::db_message;
 use crate::{literal, Attack, AttackResult, ObjectKind, Outcome, TenantPair};
 
@@ -15,18 +15,6 @@ fn kind_of(rel: &Relation) -> ObjectKind {
         RelationKind::MaterializedView => ObjectKind::MaterializedView,
         _ => ObjectKind::View,
     }
-}
-
-async fn begin(client: &Client, s: &Settings, read_only: bool) -> Result<(), String> {
-    client
-        .batch_execute(&format!(
-            "BEGIN{}; SET LOCAL statement_timeout = {}; SET LOCAL lock_timeout = {};",
-            if read_only { " READ ONLY" } else { "" },
-            s.statement_timeout.as_millis().max(1),
-            s.lock_timeout.as_millis().max(1)
-        ))
-        .await
-        .map_err(|e| db_message(&e))
 }
 
 fn denied_or_error(e: &tokio_postgres::Error) -> (Outcome, String) {

@@ -12,7 +12,7 @@ pub use junit::render_junit;
 pub use markdown::render_markdown;
 pub use proof::{render_proof_text, render_reconciliation_text};
 pub use sarif::render_sarif;
-pub use text::render_text;
+pub use text::{render_text, render_text_with_proof};
 
 use serde::{Deserialize, Serialize};
 use tenantguard_rules::checklist::ChecklistItem;

@@ -153,3 +153,15 @@ pub fn render_text(report: &AuditReport, show_fixes: bool) -> String {
     }
     out
 }
+
+/// The text report, followed by the proof matrix and the reconciliation when the audit proved.
+pub fn render_text_with_proof(report: &AuditReport, show_fixes: bool) -> String {
+    let mut text = render_text(report, show_fixes);
+    if let Some(proof) = &report.proof {
+        text.push('\n');
+        text.push_str(&crate::render_proof_text(proof));
+        text.push('\n');
+        text.push_str(&crate::render_reconciliation_text(&report.reconciliation));
+    }
+    text
+}
