@@ -336,3 +336,97 @@ fn init_writes_a_config_that_loads_and_names_the_root() {
     let out = tenantguard(dir.path(), &["init", "--migrations", "supabase/migrations"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// The HTML report of a real database whose tables, columns and policies have hostile names,
+/// with the proof: Chromium renders it, no script runs, no injected element exists.
+#[tokio::test]
+async fn html_report_of_hostile_names_renders_inert_in_chromium() {
+    let (name, url) = pg_harness::fresh_database(true).await.unwrap();
+    let admin = pg_harness::shared().connect(&name).await.unwrap();
+    admin
+        .batch_execute(
+            r#"CREATE TABLE organizations (id uuid PRIMARY KEY, name text);
+               INSERT INTO organizations VALUES ('11111111-1111-1111-1111-111111111111', 'a'),
+                                                ('22222222-2222-2222-2222-222222222222', 'b');
+               CREATE TABLE "<script>document.title='pwned'</script>" (
+                   id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+                   org_id uuid NOT NULL REFERENCES organizations ON DELETE CASCADE,
+                   "ü🚀""quote" text);
+               INSERT INTO "<script>document.title='pwned'</script>" (org_id)
+                 SELECT id FROM organizations;
+               ALTER TABLE "<script>document.title='pwned'</script>" ENABLE ROW LEVEL SECURITY;
+               CREATE POLICY """><img src=x onerror=""document.title='pwned'"">"
+                 ON "<script>document.title='pwned'</script>" USING (true);"#,
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = tenantguard(
+        dir.path(),
+        &[
+            "audit",
+            "--database-url",
+            &url,
+            "--prove",
+            "--format",
+            "html",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = dir.path().join("report.html");
+    std::fs::write(&page, &out.stdout).unwrap();
+    let html = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        html.contains("&lt;script&gt;document.title="),
+        "the hostile name is shown as text"
+    );
+    assert!(html.contains("LEAK"), "the proof matrix is in the report");
+
+    let chromium =
+        std::env::var("TENANTGUARD_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "Chromium is needed (apt-get install -y chromium, or set TENANTGUARD_CHROMIUM)"
+    );
+    let profile = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str]| {
+        Command::new(&chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                &format!("--user-data-dir={}", profile.path().display()),
+            ])
+            .args(extra)
+            .arg(format!("file://{}", page.display()))
+            .output()
+            .expect("run chromium")
+    };
+    let dom = String::from_utf8_lossy(&run(&["--dump-dom"]).stdout).to_string();
+    assert!(
+        dom.contains("<title>"),
+        "Chromium rendered nothing: {dom:.200}"
+    );
+    assert!(!dom.contains("<title>pwned"), "a script ran");
+    assert!(
+        !dom.to_lowercase().contains("<script"),
+        "a script element exists"
+    );
+    assert!(!dom.contains("<img"), "an injected element exists");
+    let shot = dir.path().join("report.png");
+    run(&[
+        &format!("--screenshot={}", shot.display()),
+        "--window-size=1280,1600",
+    ]);
+    assert!(std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0) > 20_000);
+}
