@@ -246,26 +246,21 @@ async fn load_in_transaction(
     // fail with "current transaction is aborted"; the report must name the first real cause.
     let (
         (
+            policies,
             meta,
             relations,
             columns,
             constraints,
             foreign_columns,
             indexes,
-            policies,
             roles,
             functions,
         ),
         policy_shapes,
     ) = {
         let mut policy_shapes = Vec::new();
+        // The policies are polled first: the costliest query, on the second connection.
         let joined = tokio::join!(
-            query(client, "session", META, &[]),
-            query(client, "relations", RELATIONS, p),
-            query(client, "columns", COLUMNS, p),
-            query(second.unwrap_or(client), "constraints", CONSTRAINTS, p),
-            query(client, "referenced columns", FOREIGN_COLUMNS, p),
-            query(second.unwrap_or(client), "indexes", INDEXES, p),
             async {
                 // Read the trees' shapes while the other queries are still running.
                 let rows = query(second.unwrap_or(client), "policies", POLICIES, p).await?;
@@ -279,6 +274,12 @@ async fn load_in_transaction(
                 policy_shapes = shapes;
                 Ok(rows)
             },
+            query(client, "session", META, &[]),
+            query(client, "relations", RELATIONS, p),
+            query(client, "columns", COLUMNS, p),
+            query(second.unwrap_or(client), "constraints", CONSTRAINTS, p),
+            query(client, "referenced columns", FOREIGN_COLUMNS, p),
+            query(client, "indexes", INDEXES, p),
             query(client, "roles", ROLES, &[]),
             query(client, "functions", FUNCTIONS, &[]),
         );

@@ -318,6 +318,8 @@ fn main() -> ExitCode {
             _ = tokio::signal::ctrl_c() => None,
         }
     });
+    // Do not wait for idle worker threads and connection tasks to wind down: the process ends.
+    runtime.shutdown_background();
     match result {
         Some(Ok(code)) => code,
         Some(Err(e)) => {
@@ -477,6 +479,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 ))?,
                 AuditFormat::Json => print(&(tenantguard_report::render_json(&report) + "\n"))?,
             }
+            // The snapshot and models of thousands of tables: the OS frees them faster at exit
+            // than a hundred thousand drops do (~20 ms on 2,000 tables).
+            std::mem::forget(audited);
             let failing = report.findings.iter().any(|f| f.severity >= args.fail_on)
                 || report.proof.as_ref().is_some_and(|p| p.summary.leaks > 0);
             Ok(if failing {
