@@ -31,12 +31,14 @@ fn icon(s: Severity) -> &'static str {
 
 /// One line of Markdown text: line breaks become spaces, other control characters go, and
 /// every character Markdown or HTML could act on is backslash-escaped (`|` included, which
-/// GitHub's tables honour even inside code spans).
+/// GitHub's tables honour even inside code spans). An `@` gets a zero-width space after it, so
+/// a table called `@org/team` cannot mention people in a pull-request comment.
 fn md(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
             '\n' | '\r' | '\t' => out.push(' '),
+            '@' => out.push_str("@\u{200B}"),
             c if c.is_control() => {}
             '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '~' | '#' | '!' | '&' => {
                 out.push('\\');
@@ -58,6 +60,7 @@ fn html(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
+            '@' => out.push_str("@\u{200B}"),
             '\n' | '\r' | '\t' => out.push(' '),
             c if c.is_control() => {}
             c => out.push(c),
@@ -317,6 +320,9 @@ mod tests {
     fn escapes_and_fences() {
         assert_eq!(md("a|b<c>`d`\n*e*"), "a\\|b\\<c\\>\\`d\\` \\*e\\*");
         assert_eq!(html("<b>&'\""), "&lt;b&gt;&amp;&#39;&quot;");
+        // No mention can be formed from a database name.
+        assert_eq!(md("@org/team"), "@\u{200B}org/team");
+        assert_eq!(html("@org"), "@\u{200B}org");
         assert_eq!(code("a`b", false), "``a`b``");
         assert_eq!(code("`x", false), "`` `x ``");
         assert_eq!(code("a|b", true), "`a\\|b`");
