@@ -72,6 +72,16 @@ pub async fn prove(
 ) -> Result<ProofReport> {
     let started = Instant::now();
     let (client, target) = connect(url).await?;
+    // The set-up queries (choosing tenants, column types) run outside the attack transactions:
+    // bound them like the attacks.
+    client
+        .batch_execute(&format!(
+            "SET statement_timeout = {}; SET lock_timeout = {}",
+            opts.statement_timeout.as_millis().max(1),
+            opts.lock_timeout.as_millis().max(1)
+        ))
+        .await
+        .context("setting timeouts")?;
     let mut notes = vec![];
     let pair = tenants::pick(&client, snapshot, model, opts.tenants.clone())
         .await

@@ -103,24 +103,40 @@ async fn busiest_pair(
         })
         .collect();
     let key = quote_ident(&root.key);
-    let sql = if samples.is_empty() {
-        format!(
-            "SELECT {key}::text FROM {} ORDER BY 1 LIMIT 2",
-            root.table.sql()
-        )
-    } else {
-        format!(
-            "WITH s AS ({}) SELECT r.{key}::text FROM {} r LEFT JOIN s ON s.k = r.{key}::text \
-             GROUP BY 1 ORDER BY count(DISTINCT s.t) DESC, count(s.k) DESC, 1 LIMIT 2",
-            samples.join(" UNION ALL "),
-            root.table.sql()
-        )
-    };
-    let rows = client
-        .query(&sql, &[])
-        .await
-        .context("choosing two tenants with rows")?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
+    let root_sql = root.table.sql();
+    let mut ids: Vec<String> = vec![];
+    if !samples.is_empty() {
+        // Rank the sampled ids (a few thousand rows), then keep those that are tenants: the
+        // root is probed per candidate, never grouped whole (it may hold millions of tenants).
+        let sql = format!(
+            "WITH s AS ({}), c AS (SELECT k, count(DISTINCT t) AS nt, count(*) AS n FROM s GROUP BY k)
+             SELECT c.k FROM c WHERE EXISTS (SELECT 1 FROM {root_sql} r WHERE r.{key}::text = c.k)
+             ORDER BY c.nt DESC, c.n DESC, c.k LIMIT 2",
+            samples.join(" UNION ALL ")
+        );
+        let rows = client
+            .query(&sql, &[])
+            .await
+            .context("choosing two tenants with rows")?;
+        ids.extend(rows.iter().map(|r| r.get::<_, String>(0)));
+    }
+    if ids.len() < 2 {
+        // Tenants without rows anywhere still make a pair (their rows are seeded).
+        let rows = client
+            .query(
+                &format!("SELECT {key}::text FROM {root_sql} ORDER BY 1 LIMIT 3"),
+                &[],
+            )
+            .await
+            .context("choosing two tenants")?;
+        for r in rows {
+            let id: String = r.get(0);
+            if ids.len() < 2 && !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    }
+    Ok(ids)
 }
 
 /// An id of the root's key type that no tenant has.
