@@ -15,20 +15,29 @@ use tenantguard_catalog::{connect, load_snapshot_with, SnapshotOptions};
 use tenantguard_rules::{run_rules, Context as RuleContext, RulesConfig};
 use tenantguard_tenant_model::{TenantConfig, TenantModel};
 
+// The same allocator as the CLI, so the in-process stages measure what the CLI runs.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const RUNS: usize = 5;
 const TARGET_S: f64 = 0.25;
 
 fn main() -> ExitCode {
     let mut tables = 2000usize;
+    let mut hold = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
+        if a == "--hold" {
+            hold = true;
+            continue;
+        }
         match (
             a.as_str(),
             args.next().map(|v| v.replace('_', "").parse::<usize>()),
         ) {
             ("--tables", Some(Ok(n))) if n > 0 => tables = n,
             _ => {
-                eprintln!("usage: static-audit [--tables N]   (default 2000)");
+                eprintln!("usage: static-audit [--tables N] [--hold]   (default 2000 tables; --hold keeps the cluster up for profiling until Enter)");
                 return ExitCode::from(2);
             }
         }
@@ -37,7 +46,7 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("runtime");
-    match rt.block_on(run(tables)) {
+    match rt.block_on(run(tables, hold)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -51,7 +60,7 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-async fn run(tables: usize) -> Result<()> {
+async fn run(tables: usize, hold: bool) -> Result<()> {
     let exe = std::env::current_exe()?
         .parent()
         .context("no parent dir")?
@@ -99,6 +108,13 @@ async fn run(tables: usize) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
 
+    if hold {
+        // For profiling the CLI against a warm database: the cluster lives until Enter.
+        println!("holding the cluster; audit it with --database-url '{url}'; press Enter to stop");
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        return Ok(());
+    }
     // End to end, as a user runs it.
     let mut wall = vec![];
     let mut findings = 0;

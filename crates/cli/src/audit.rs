@@ -37,6 +37,7 @@ pub async fn take_snapshot(url: &str, schemas: &[String]) -> Result<Snapshot> {
     let (first, second) = tokio::join!(connect(url), connect(url));
     let (client, target) = first?;
     let second = second.ok().map(|(c, _)| c);
+    crate::timings::mark("connected");
     load_snapshot_with(
         &client,
         second.as_ref(),
@@ -103,7 +104,9 @@ pub async fn audit_with_context(
         Source::Database(url) => take_snapshot(url, &opts.schemas).await?,
         Source::SnapshotFile(path) => read_snapshot_file(path)?,
     };
+    crate::timings::mark("snapshot");
     let model = TenantModel::infer(&snapshot, &config.tenant)?;
+    crate::timings::mark("tenant model");
     let rules_config = config.rules_config()?;
     let mut notes = vec![];
     if let Some(why) = &model.unresolved {
@@ -148,6 +151,7 @@ pub async fn audit_with_context(
     }
 
     let access = AccessModel::build(&snapshot, &model, &config.access_config());
+    crate::timings::mark("access model");
     let ctx = Context {
         snapshot: &snapshot,
         model: &model,
@@ -156,6 +160,7 @@ pub async fn audit_with_context(
         config: &rules_config,
     };
     let mut findings = run_rules(&ctx);
+    crate::timings::mark("rules");
     for f in &mut findings {
         if let Some(sev) = config.severity_of(&f.rule) {
             f.severity = sev;
