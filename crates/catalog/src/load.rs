@@ -80,8 +80,10 @@ WITH parents AS (
     JOIN pg_namespace pn ON pn.oid = pc.relnamespace
     GROUP BY i.inhrelid
 ), ext AS (
+    -- Through pg_depend's index on the referenced object: only the extensions' members.
     SELECT DISTINCT d.objid FROM pg_depend d
-    WHERE d.classid = 'pg_class'::regclass AND d.deptype = 'e'
+    WHERE d.refclassid = 'pg_extension'::regclass AND d.classid = 'pg_class'::regclass
+      AND d.deptype = 'e'
 )
 SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text,
        pg_get_userbyid(c.relowner)::text, c.relrowsecurity, c.relforcerowsecurity, c.relispartition,
@@ -107,13 +109,16 @@ ORDER BY a.attrelid, a.attnum";
 
 // Column lists come back as attribute numbers and are named in Rust from the columns already
 // read: a per-row unnest/join (or pg_get_constraintdef) costs more than the rest of the query.
+// A table's constraints and indexes live in the table's schema, so they are filtered by their
+// own namespace instead of joining every table of pg_class (a seq scan per query).
 const CONSTRAINTS: &str = "
 SELECT co.conrelid, co.conname::text, co.contype::text, co.convalidated, co.conkey,
        fn.nspname::text, fc.relname::text, co.confkey, co.confdeltype::text, co.confupdtype::text,
        CASE WHEN co.contype = 'c' THEN pg_get_constraintdef(co.oid) END, co.confrelid
-FROM pg_constraint co JOIN pg_class c ON c.oid = co.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+FROM pg_constraint co
 LEFT JOIN pg_class fc ON fc.oid = co.confrelid LEFT JOIN pg_namespace fn ON fn.oid = fc.relnamespace
-WHERE co.contype IN ('p', 'u', 'f', 'c', 'x') AND n.nspname = ANY($1)
+WHERE co.contype IN ('p', 'u', 'f', 'c', 'x') AND co.conrelid <> 0
+  AND co.connamespace IN (SELECT oid FROM pg_namespace WHERE nspname = ANY($1))
 ORDER BY co.conrelid, co.conname";
 
 // Names of the columns of referenced tables outside the audited schemas (e.g. auth.users).
@@ -121,17 +126,16 @@ const FOREIGN_COLUMNS: &str = "
 SELECT a.attrelid, a.attnum, a.attname::text
 FROM pg_attribute a
 WHERE a.attnum > 0 AND a.attrelid IN (
-    SELECT co.confrelid FROM pg_constraint co JOIN pg_class c ON c.oid = co.conrelid
-    JOIN pg_namespace n ON n.oid = c.relnamespace
+    SELECT co.confrelid FROM pg_constraint co
     JOIN pg_class fc ON fc.oid = co.confrelid JOIN pg_namespace fn ON fn.oid = fc.relnamespace
-    WHERE co.contype = 'f' AND n.nspname = ANY($1) AND NOT fn.nspname = ANY($1))";
+    WHERE co.contype = 'f' AND NOT fn.nspname = ANY($1)
+      AND co.connamespace IN (SELECT oid FROM pg_namespace WHERE nspname = ANY($1)))";
 
 const INDEXES: &str = "
 SELECT i.indrelid, ic.relname::text, i.indisunique, i.indisprimary, i.indpred IS NOT NULL,
        i.indisvalid, i.indkey::int2[], i.indnkeyatts::int4, am.amname::text
-FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_class c ON c.oid = i.indrelid
-JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_am am ON am.oid = ic.relam
-WHERE n.nspname = ANY($1)
+FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_am am ON am.oid = ic.relam
+WHERE ic.relnamespace IN (SELECT oid FROM pg_namespace WHERE nspname = ANY($1))
 ORDER BY i.indrelid, ic.relname";
 
 // The stored trees, not their text: see `deparse_key` for why only some are deparsed.
@@ -234,6 +238,52 @@ pub async fn load_snapshot_with(
     result
 }
 
+/// A constraint as read, its columns still attribute numbers.
+struct RawConstraint {
+    rel: u32,
+    name: String,
+    kind: ConstraintKind,
+    validated: bool,
+    columns: Option<Vec<i16>>,
+    check: Option<String>,
+    references: Option<RawReference>,
+}
+
+/// The referenced side of a foreign key as read.
+struct RawReference {
+    schema: String,
+    table: String,
+    relid: u32,
+    columns: Option<Vec<i16>>,
+    on_delete: FkAction,
+    on_update: FkAction,
+}
+
+/// An index as read, its key columns still attribute numbers.
+struct RawIndex {
+    rel: u32,
+    name: String,
+    unique: bool,
+    primary: bool,
+    partial: bool,
+    valid: bool,
+    keys: Vec<i16>,
+    method: String,
+}
+
+/// A policy as read: its expressions are stored trees, deparsed once per distinct key below.
+struct RawPolicy {
+    rel: u32,
+    oid: u32,
+    name: String,
+    command: PolicyCommand,
+    permissive: bool,
+    roles: Vec<String>,
+    comment: Option<String>,
+    using: Option<TreeShape>,
+    with_check: Option<TreeShape>,
+}
+
 async fn load_in_transaction(
     client: &Client,
     second: Option<&Client>,
@@ -241,85 +291,45 @@ async fn load_in_transaction(
 ) -> Result<Snapshot> {
     let schemas = audited_schemas(client, &options.schemas).await?;
     let p: &[&(dyn tokio_postgres::types::ToSql + Sync)] = &[&schemas];
+    let other = second.unwrap_or(client);
     // tokio-postgres pipelines concurrent queries on one connection: one round trip's latency.
+    // Each result is decoded as soon as it arrives, while the slower queries are still running
+    // on the server (the connection tasks keep reading the sockets meanwhile).
     // All nine complete (no early exit): when one fails, the transaction aborts and the others
     // fail with "current transaction is aborted"; the report must name the first real cause.
     let (
-        (
-            policies,
-            meta,
-            relations,
-            columns,
-            constraints,
-            foreign_columns,
-            indexes,
-            roles,
-            functions,
-        ),
-        policy_shapes,
-    ) = {
-        let mut policy_shapes = Vec::new();
-        // The policies are polled first: the costliest query, on the second connection.
-        let joined = tokio::join!(
-            async {
-                // Read the trees' shapes while the other queries are still running.
-                let rows = query(second.unwrap_or(client), "policies", POLICIES, p).await?;
-                let shapes: Vec<(Option<TreeShape>, Option<TreeShape>)> = rows
-                    .iter()
-                    .map(|r| {
-                        let shape = |col| r.get::<_, Option<&str>>(col).map(TreeShape::read);
-                        (shape(5), shape(6))
-                    })
-                    .collect();
-                policy_shapes = shapes;
-                Ok(rows)
-            },
-            query(client, "session", META, &[]),
-            query(client, "relations", RELATIONS, p),
-            query(client, "columns", COLUMNS, p),
-            query(second.unwrap_or(client), "constraints", CONSTRAINTS, p),
-            query(client, "referenced columns", FOREIGN_COLUMNS, p),
-            query(client, "indexes", INDEXES, p),
-            query(client, "roles", ROLES, &[]),
-            query(client, "functions", FUNCTIONS, &[]),
-        );
-        (joined, policy_shapes)
-    };
-    let mut results = [
+        policies,
         meta,
         relations,
         columns,
         constraints,
         foreign_columns,
         indexes,
-        policies,
         roles,
         functions,
-    ];
-    let aborted = |e: &anyhow::Error| {
-        e.chain().any(|c| {
-            c.downcast_ref::<tokio_postgres::Error>()
-                .and_then(|pg| pg.code())
-                == Some(&tokio_postgres::error::SqlState::IN_FAILED_SQL_TRANSACTION)
-        })
-    };
-    if let Some(i) = results
-        .iter()
-        .position(|r| r.as_ref().is_err_and(|e| !aborted(e)))
-        .or_else(|| results.iter().position(|r| r.is_err()))
-    {
-        let failed = std::mem::replace(&mut results[i], Ok(vec![]));
-        return Err(failed.expect_err("position found an error"));
-    }
-    let [meta, relations, columns, constraints, foreign_columns, indexes, policies, roles, functions] =
-        results.map(|r| r.expect("errors were returned above"));
-    let meta = meta
-        .first()
-        .context("the current role is not visible in pg_roles")?;
-
-    let mut rels: Vec<Relation> = relations
-        .iter()
-        .filter_map(|r| {
+    ) = tokio::join!(
+        // The policies are polled first: the costliest query, on the second connection.
+        decoded(other, "policies", POLICIES, p, |r| RawPolicy {
+            rel: r.get(0),
+            name: r.get(1),
+            command: PolicyCommand::from_code(r.get(2)),
+            permissive: r.get(3),
+            roles: r.get(4),
+            using: r.get::<_, Option<&str>>(5).map(TreeShape::read),
+            with_check: r.get::<_, Option<&str>>(6).map(TreeShape::read),
+            oid: r.get(7),
+            comment: r.get(8),
+        }),
+        decoded(client, "session", META, &[], |r| {
+            (
+                r.get::<_, String>(0),
+                r.get::<_, String>(1),
+                r.get::<_, String>(2),
+                r.get::<_, i32>(3),
+                r.get::<_, bool>(4),
+            )
+        }),
+        decoded(client, "relations", RELATIONS, p, |r| {
             Some(Relation {
                 oid: r.get(0),
                 schema: r.get(1),
@@ -346,29 +356,144 @@ async fn load_in_transaction(
                 grants: crate::acl::table_grants(r.get(14), r.get::<_, &str>(4)),
                 comment: r.get(15),
             })
-        })
-        .collect();
-    let by_oid: HashMap<u32, usize> = rels.iter().enumerate().map(|(i, r)| (r.oid, i)).collect();
-    let rel_of = |row: &Row| by_oid.get(&row.get::<_, u32>(0)).copied();
-
-    for r in &columns {
-        if let Some(i) = rel_of(r) {
-            rels[i].columns.push(Column {
+        }),
+        decoded(client, "columns", COLUMNS, p, |r| {
+            (
+                r.get::<_, u32>(0),
+                Column {
+                    name: r.get(1),
+                    type_name: r.get(2),
+                    not_null: r.get(3),
+                    has_default: r.get(4),
+                    position: r.get(5),
+                },
+            )
+        }),
+        decoded(other, "constraints", CONSTRAINTS, p, |r| {
+            let kind = match r.get::<_, &str>(2) {
+                "p" => ConstraintKind::PrimaryKey,
+                "u" => ConstraintKind::Unique,
+                "f" => ConstraintKind::ForeignKey,
+                "c" => ConstraintKind::Check,
+                _ => ConstraintKind::Exclusion,
+            };
+            RawConstraint {
+                rel: r.get(0),
                 name: r.get(1),
-                type_name: r.get(2),
-                not_null: r.get(3),
-                has_default: r.get(4),
-                position: r.get(5),
-            });
-        }
+                validated: r.get(3),
+                columns: r.get(4),
+                check: r.get(10),
+                references: (kind == ConstraintKind::ForeignKey).then(|| RawReference {
+                    schema: r.get::<_, Option<String>>(5).unwrap_or_default(),
+                    table: r.get::<_, Option<String>>(6).unwrap_or_default(),
+                    relid: r.get(11),
+                    columns: r.get(7),
+                    on_delete: FkAction::from_code(r.get(8)),
+                    on_update: FkAction::from_code(r.get(9)),
+                }),
+                kind,
+            }
+        }),
+        decoded(client, "referenced columns", FOREIGN_COLUMNS, p, |r| {
+            (
+                (r.get::<_, u32>(0), r.get::<_, i16>(1)),
+                r.get::<_, String>(2),
+            )
+        }),
+        decoded(client, "indexes", INDEXES, p, |r| RawIndex {
+            rel: r.get(0),
+            name: r.get(1),
+            unique: r.get(2),
+            primary: r.get(3),
+            partial: r.get(4),
+            valid: r.get(5),
+            keys: r
+                .get::<_, Vec<i16>>(6)
+                .into_iter()
+                .take(r.get::<_, i32>(7) as usize)
+                .collect(),
+            method: r.get(8),
+        }),
+        decoded(client, "roles", ROLES, &[], |r| Role {
+            name: r.get(0),
+            can_login: r.get(1),
+            superuser: r.get(2),
+            bypass_rls: r.get(3),
+            inherit: r.get(4),
+            member_of: r.get(5),
+        }),
+        decoded(client, "functions", FUNCTIONS, &[], |r| Function {
+            oid: r.get(0),
+            schema: r.get(1),
+            name: r.get(2),
+            identity_arguments: r.get(3),
+            result_type: r.get(4),
+            language: r.get(5),
+            security_definer: r.get(6),
+            volatility: r.get(7),
+            config: r.get(8),
+            body: r.get(9),
+            owner: r.get(10),
+            execute_grantees: r.get(11),
+            from_extension: r.get(12),
+            comment: r.get(13),
+        }),
+    );
+    fn ok<T>(r: Result<T>, errors: &mut Vec<anyhow::Error>) -> Option<T> {
+        r.map_err(|e| errors.push(e)).ok()
     }
+    let mut errors = vec![];
+    let parts = (
+        ok(policies, &mut errors),
+        ok(meta, &mut errors),
+        ok(relations, &mut errors),
+        ok(columns, &mut errors),
+        ok(constraints, &mut errors),
+        ok(foreign_columns, &mut errors),
+        ok(indexes, &mut errors),
+        ok(roles, &mut errors),
+        ok(functions, &mut errors),
+    );
+    let (
+        Some(policies),
+        Some(meta),
+        Some(relations),
+        Some(columns),
+        Some(constraints),
+        Some(foreign_columns),
+        Some(indexes),
+        Some(roles),
+        Some(functions),
+    ) = parts
+    else {
+        let aborted = |e: &anyhow::Error| {
+            e.chain().any(|c| {
+                c.downcast_ref::<tokio_postgres::Error>()
+                    .and_then(|pg| pg.code())
+                    == Some(&tokio_postgres::error::SqlState::IN_FAILED_SQL_TRANSACTION)
+            })
+        };
+        let first = errors.iter().position(|e| !aborted(e)).unwrap_or_default();
+        return Err(errors.swap_remove(first));
+    };
+    let (current_user, database, server_version, server_version_num, bypasses) = meta
+        .into_iter()
+        .next()
+        .context("the current role is not visible in pg_roles")?;
+
+    let mut rels: Vec<Relation> = relations.into_iter().flatten().collect();
+    let by_oid: HashMap<u32, usize> = rels.iter().enumerate().map(|(i, r)| (r.oid, i)).collect();
     // Attribute number → name, for every audited relation and every referenced one.
-    let mut attnames: HashMap<(u32, i16), String> = HashMap::new();
-    for r in &columns {
-        attnames.insert((r.get(0), r.get::<_, i32>(5) as i16), r.get(1));
+    let mut attnames: HashMap<(u32, i16), String> =
+        HashMap::with_capacity(columns.len() + foreign_columns.len());
+    for (rel, c) in &columns {
+        attnames.insert((*rel, c.position as i16), c.name.clone());
     }
-    for r in &foreign_columns {
-        attnames.insert((r.get(0), r.get(1)), r.get(2));
+    attnames.extend(foreign_columns);
+    for (rel, c) in columns {
+        if let Some(&i) = by_oid.get(&rel) {
+            rels[i].columns.push(c);
+        }
     }
     let names = |rel: u32, nums: Option<Vec<i16>>| -> Vec<String> {
         nums.unwrap_or_default()
@@ -376,83 +501,73 @@ async fn load_in_transaction(
             .map(|n| attnames.get(&(rel, n)).cloned().unwrap_or_default())
             .collect()
     };
-    for r in &constraints {
-        let Some(i) = rel_of(r) else { continue };
-        let kind = match r.get::<_, &str>(2) {
-            "p" => ConstraintKind::PrimaryKey,
-            "u" => ConstraintKind::Unique,
-            "f" => ConstraintKind::ForeignKey,
-            "c" => ConstraintKind::Check,
-            _ => ConstraintKind::Exclusion,
+    for c in constraints {
+        let Some(&i) = by_oid.get(&c.rel) else {
+            continue;
         };
-        let foreign_key = (kind == ConstraintKind::ForeignKey).then(|| ForeignKey {
-            references: QualifiedName::new(
-                r.get::<_, Option<String>>(5).unwrap_or_default(),
-                r.get::<_, Option<String>>(6).unwrap_or_default(),
-            ),
-            referenced_columns: names(r.get(11), r.get(7)),
-            on_delete: FkAction::from_code(r.get(8)),
-            on_update: FkAction::from_code(r.get(9)),
+        let foreign_key = c.references.map(|f| ForeignKey {
+            references: QualifiedName::new(f.schema, f.table),
+            referenced_columns: names(f.relid, f.columns),
+            on_delete: f.on_delete,
+            on_update: f.on_update,
         });
         rels[i].constraints.push(Constraint {
-            name: r.get(1),
-            kind,
-            validated: r.get(3),
-            columns: names(r.get(0), r.get(4)),
-            check: r.get(10),
+            name: c.name,
+            kind: c.kind,
+            validated: c.validated,
+            columns: names(c.rel, c.columns),
+            check: c.check,
             foreign_key,
         });
     }
-    for r in &indexes {
-        if let Some(i) = rel_of(r) {
-            let rel = r.get::<_, u32>(0);
-            let key_columns = r.get::<_, i32>(7) as usize;
+    for ix in indexes {
+        if let Some(&i) = by_oid.get(&ix.rel) {
             rels[i].indexes.push(Index {
-                name: r.get(1),
-                unique: r.get(2),
-                primary: r.get(3),
-                partial: r.get(4),
-                valid: r.get(5),
-                columns: r
-                    .get::<_, Vec<i16>>(6)
+                name: ix.name,
+                unique: ix.unique,
+                primary: ix.primary,
+                partial: ix.partial,
+                valid: ix.valid,
+                columns: ix
+                    .keys
                     .into_iter()
-                    .take(key_columns)
-                    .map(|n| attnames.get(&(rel, n)).cloned())
+                    .map(|n| attnames.get(&(ix.rel, n)).cloned())
                     .collect(),
-                method: r.get(8),
+                method: ix.method,
             });
         }
     }
-    // Deparse each distinct policy expression once (see `deparse_key`), in the same snapshot.
     // Deparse each distinct policy expression once (see `deparse_key`), in the same snapshot.
     let mut normalized: HashMap<&str, usize> = HashMap::new();
     let mut keys: HashMap<(usize, Vec<&str>, Option<u32>), i32> = HashMap::new();
     let (mut rep_policy, mut rep_which, mut rep_index) = (Vec::new(), Vec::new(), Vec::new());
     let mut policy_exprs: Vec<(Option<i32>, Option<i32>)> = Vec::with_capacity(policies.len());
-    for (row, shapes) in policies.iter().zip(&policy_shapes) {
-        let rel: u32 = row.get(0);
-        let mut expr = |shape: Option<_>, which: i32| -> Option<i32> {
-            let shape: &TreeShape = shape?;
+    for policy in &policies {
+        let rel = policy.rel;
+        let mut sides = [None, None];
+        for (side, (shape, which)) in [(&policy.using, 1), (&policy.with_check, 2)]
+            .into_iter()
+            .enumerate()
+        {
+            let Some(shape) = shape else { continue };
             let next = normalized.len();
             let tree = *normalized.entry(shape.normalized()).or_insert(next);
             let (names, relid) =
                 shape.relation_part(rel, |n| attnames.get(&(rel, n)).map(String::as_str));
             let next = keys.len() as i32;
-            Some(*keys.entry((tree, names, relid)).or_insert_with(|| {
-                rep_policy.push(row.get::<_, u32>(7));
+            sides[side] = Some(*keys.entry((tree, names, relid)).or_insert_with(|| {
+                rep_policy.push(policy.oid);
                 rep_which.push(which);
                 rep_index.push(next);
                 next
-            }))
-        };
-        let using = expr(shapes.0.as_ref(), 1);
-        let with_check = expr(shapes.1.as_ref(), 2);
-        policy_exprs.push((using, with_check));
+            }));
+        }
+        policy_exprs.push((sides[0], sides[1]));
     }
     let mut texts: Vec<Option<String>> = vec![None; keys.len()];
     if !rep_index.is_empty() {
         let rows = query(
-            second.unwrap_or(client),
+            other,
             "policy expressions",
             DEPARSE_POLICIES,
             &[&rep_policy, &rep_which, &rep_index],
@@ -463,61 +578,48 @@ async fn load_in_transaction(
         }
     }
     let text = |i: Option<i32>| i.and_then(|i| texts[i as usize].clone());
-    for (r, (using, with_check)) in policies.iter().zip(policy_exprs) {
-        if let Some(i) = rel_of(r) {
+    for (policy, (using, with_check)) in policies.into_iter().zip(policy_exprs) {
+        if let Some(&i) = by_oid.get(&policy.rel) {
             rels[i].policies.push(Policy {
-                name: r.get(1),
-                command: PolicyCommand::from_code(r.get(2)),
-                permissive: r.get(3),
-                roles: r.get(4),
+                name: policy.name,
+                command: policy.command,
+                permissive: policy.permissive,
+                roles: policy.roles,
                 using: text(using),
                 with_check: text(with_check),
-                comment: r.get(8),
+                comment: policy.comment,
             });
         }
     }
 
     Ok(Snapshot {
         format: SNAPSHOT_FORMAT,
-        current_user: meta.get(0),
-        database: meta.get(1),
-        server_version: meta.get(2),
-        server_version_num: meta.get(3),
-        current_user_bypasses_rls: meta.get(4),
+        current_user,
+        database,
+        server_version,
+        server_version_num,
+        current_user_bypasses_rls: bypasses,
         schemas,
         relations: rels,
-        roles: roles
-            .iter()
-            .map(|r| Role {
-                name: r.get(0),
-                can_login: r.get(1),
-                superuser: r.get(2),
-                bypass_rls: r.get(3),
-                inherit: r.get(4),
-                member_of: r.get(5),
-            })
-            .collect(),
-        functions: functions
-            .iter()
-            .map(|r| Function {
-                oid: r.get(0),
-                schema: r.get(1),
-                name: r.get(2),
-                identity_arguments: r.get(3),
-                result_type: r.get(4),
-                language: r.get(5),
-                security_definer: r.get(6),
-                volatility: r.get(7),
-                config: r.get(8),
-                body: r.get(9),
-                owner: r.get(10),
-                execute_grantees: r.get(11),
-                from_extension: r.get(12),
-                comment: r.get(13),
-            })
-            .collect(),
+        roles,
+        functions,
         index: Default::default(),
     })
+}
+
+/// Runs one catalog query and decodes its rows as soon as they arrive.
+async fn decoded<T>(
+    client: &Client,
+    what: &str,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    decode: impl Fn(&Row) -> T,
+) -> Result<Vec<T>> {
+    Ok(query(client, what, sql, params)
+        .await?
+        .iter()
+        .map(decode)
+        .collect())
 }
 
 async fn query(
