@@ -175,6 +175,30 @@ impl Source {
     }
 }
 
+/// One question an analysis asked about the table it analyses (or about RLS on a table its
+/// policy reads), with the answer it got. The analysis is a function of the policy text, the
+/// tenant key, the role and these answers: its result holds for any other table on which every
+/// recorded question gets the same answer (see `AccessModel::build`'s cross-table memo).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Dependency {
+    HasColumn(String, bool),
+    IsTableName(String, bool),
+    ReadIsBound(QualifiedName, bool),
+}
+
+/// Whether every recorded answer is the same for `table` (and the role's `read_is_bound`).
+pub fn dependencies_hold(
+    dependencies: &[Dependency],
+    table: &Relation,
+    read_is_bound: &dyn Fn(&QualifiedName) -> bool,
+) -> bool {
+    dependencies.iter().all(|d| match d {
+        Dependency::HasColumn(c, answer) => table.column(c).is_some() == *answer,
+        Dependency::IsTableName(n, answer) => (*n == table.name) == *answer,
+        Dependency::ReadIsBound(t, answer) => read_is_bound(t) == *answer,
+    })
+}
+
 /// Where to look things up while analysing policies of one table for one role.
 pub struct Env<'a> {
     pub snapshot: &'a Snapshot,
@@ -187,6 +211,8 @@ pub struct Env<'a> {
     /// tenant, for the role being analysed.
     pub table_is_bound: &'a dyn Fn(&QualifiedName) -> bool,
     pub observations: RefCell<Vec<Observation>>,
+    /// Every question asked about `table` and `table_is_bound`, in order, without repeats.
+    pub dependencies: RefCell<Vec<Dependency>>,
     params: RefCell<Vec<HashMap<String, Node>>>,
     /// Owners of the SECURITY DEFINER helpers being inlined: inside them, RLS of the tables they
     /// read applies to the owner, not the caller.
@@ -359,6 +385,7 @@ impl<'a> Env<'a> {
             trusted_settings,
             table_is_bound,
             observations: RefCell::new(vec![]),
+            dependencies: RefCell::new(vec![]),
             params: RefCell::new(vec![]),
             definers: RefCell::new(vec![]),
         }
@@ -369,6 +396,27 @@ impl<'a> Env<'a> {
         if !obs.contains(&o) {
             obs.push(o);
         }
+    }
+
+    fn depends(&self, d: Dependency) {
+        let mut deps = self.dependencies.borrow_mut();
+        if !deps.contains(&d) {
+            deps.push(d);
+        }
+    }
+
+    /// Whether the analysed table has column `name` (recorded, see [`Dependency`]).
+    fn has_column(&self, name: &str) -> bool {
+        let answer = self.table.column(name).is_some();
+        self.depends(Dependency::HasColumn(name.to_string(), answer));
+        answer
+    }
+
+    /// Whether `name` is the analysed table's name (recorded, see [`Dependency`]).
+    fn is_table_name(&self, name: &str) -> bool {
+        let answer = name == self.table.name;
+        self.depends(Dependency::IsTableName(name.to_string(), answer));
+        answer
     }
 
     fn depth(&self) -> usize {
@@ -394,10 +442,10 @@ impl<'a> Env<'a> {
             [_, q, c] => (Some(q), c),
             _ => return None,
         };
-        if qualifier.is_some_and(|q| *q != self.table.name) {
+        if qualifier.is_some_and(|q| !self.is_table_name(q)) {
             return None;
         }
-        self.table.column(col).map(|_| col.clone())
+        self.has_column(col).then(|| col.clone())
     }
 
     fn param(&self, name: &str) -> Option<Node> {
@@ -465,11 +513,22 @@ impl<'a> Env<'a> {
         Some(out)
     }
 
-    /// The SELECT a SQL helper's body is, if it is one.
-    fn sql_body(func: &Function) -> Option<SelectStmt> {
-        (func.language == "sql")
-            .then(|| parse_select(&func.body).ok())
-            .flatten()
+    /// The SELECT a SQL helper's body is, if it is one. Parsed once per body and thread: the
+    /// same helper is inlined in the policies of every table.
+    fn sql_body(func: &Function) -> Option<std::rc::Rc<SelectStmt>> {
+        thread_local! {
+            static CACHE: RefCell<HashMap<String, Option<std::rc::Rc<SelectStmt>>>> =
+                RefCell::new(HashMap::new());
+        }
+        if func.language != "sql" {
+            return None;
+        }
+        if let Some(hit) = CACHE.with(|c| c.borrow().get(&func.body).cloned()) {
+            return hit;
+        }
+        let body = parse_select(&func.body).ok().map(std::rc::Rc::new);
+        CACHE.with(|c| c.borrow_mut().insert(func.body.clone(), body.clone()));
+        body
     }
 
     fn classify(&self, node: &Node, wrapped: bool) -> Source {
@@ -479,7 +538,7 @@ impl<'a> Env<'a> {
                 .arg
                 .as_deref()
                 .map(|a| self.classify(a, wrapped))
-                .unwrap_or(Source::Unknown(text())),
+                .unwrap_or_else(|| Source::Unknown(text())),
             Some(N::AConst(_)) => Source::Const,
             Some(N::ParamRef(p)) => match self.param(&format!("${}", p.number)) {
                 Some(arg) => self.classify_outside(&arg, wrapped),
@@ -504,7 +563,10 @@ impl<'a> Env<'a> {
                     self.observe(Observation::Fallback { text: text() });
                     return Source::Fallback;
                 }
-                parts.into_iter().next().unwrap_or(Source::Unknown(text()))
+                parts
+                    .into_iter()
+                    .next()
+                    .unwrap_or_else(|| Source::Unknown(text()))
             }
             Some(N::SubLink(sl))
                 if sl.sub_link_type == protobuf::SubLinkType::ExprSublink as i32 =>
@@ -531,7 +593,7 @@ impl<'a> Env<'a> {
                         .lexpr
                         .as_deref()
                         .map(|l| self.classify(l, wrapped))
-                        .unwrap_or(Source::Unknown(text()));
+                        .unwrap_or_else(|| Source::Unknown(text()));
                     let Some(key) = ae.rexpr.as_deref().and_then(const_str) else {
                         return Source::Unknown(text());
                     };
@@ -725,7 +787,9 @@ impl<'a> Env<'a> {
                 }
             }
         }
-        (self.table_is_bound)(table)
+        let answer = (self.table_is_bound)(table);
+        self.depends(Dependency::ReadIsBound(table.clone(), answer));
+        answer
     }
 
     fn subquery_trust(&self, sel: &SelectStmt) -> Result<String, String> {
@@ -841,7 +905,7 @@ impl<'a> Env<'a> {
                 .arg
                 .as_deref()
                 .map(|a| self.fact(a))
-                .unwrap_or(Fact::Unknown { reason: text() }),
+                .unwrap_or_else(|| Fact::Unknown { reason: text() }),
             Some(N::NullTest(nt)) => {
                 let src = nt.arg.as_deref().map(|a| self.classify(a, true));
                 match src {
@@ -1062,12 +1126,12 @@ impl<'a> Env<'a> {
                         }) = self.param(name)
                         {
                             f = strings(&outer.fields);
-                            return Some((self.table.column(f.last()?).is_some(), false));
+                            return Some((self.has_column(f.last()?), false));
                         }
                     }
                     let outer = match f.as_slice() {
-                        [q, c] => q == &self.table.name && self.table.column(c).is_some(),
-                        [c] => !inner_cols(&f) && self.table.column(c).is_some(),
+                        [q, c] => self.is_table_name(q) && self.has_column(c),
+                        [c] => !inner_cols(&f) && self.has_column(c),
                         _ => false,
                     };
                     Some((outer, inner_cols(&f)))

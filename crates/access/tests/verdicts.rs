@@ -139,3 +139,74 @@ async fn select_verdicts_match_postgres_semantics() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// The access model analyses a policy once and reuses the result on every table where the
+/// analysis would ask the same questions. Every case above on twin tables (columns in another
+/// order, an extra column, the tenant key named differently for a third copy) must get the
+/// same verdicts, reasons and observations as analysing each table afresh.
+#[tokio::test]
+async fn sharing_analyses_across_tables_changes_no_verdict() {
+    let (name, url) = pg_harness::fresh_database(true).await.unwrap();
+    let mut sql = BASE.to_string();
+    for (t, policy, _) in CASES {
+        sql.push_str(&format!(
+            "CREATE TABLE {t} (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), org_id uuid NOT NULL REFERENCES organizations);
+             CREATE TABLE {t}_twin (note text, org_id uuid NOT NULL REFERENCES organizations, id uuid PRIMARY KEY DEFAULT gen_random_uuid());
+             CREATE TABLE {t}_keyed (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), tenant uuid NOT NULL REFERENCES organizations, org_id uuid);
+             ALTER TABLE {t} ENABLE ROW LEVEL SECURITY;
+             ALTER TABLE {t}_twin ENABLE ROW LEVEL SECURITY;
+             ALTER TABLE {t}_keyed ENABLE ROW LEVEL SECURITY;
+             CREATE POLICY p ON {t} {policy};
+             CREATE POLICY p ON {t}_twin {policy};
+             CREATE POLICY p ON {t}_keyed {policy};\n"
+        ));
+    }
+    pg_harness::shared()
+        .connect(&name)
+        .await
+        .unwrap()
+        .batch_execute(&sql)
+        .await
+        .unwrap();
+    let (client, _) = connect(&url).await.unwrap();
+    let snapshot = load_snapshot(&client, &SnapshotOptions::default())
+        .await
+        .unwrap();
+    let model = TenantModel::infer(&snapshot, &TenantConfig::default()).unwrap();
+    let config = AccessConfig::default();
+    let shared = AccessModel::build(&snapshot, &model, &config);
+    let fresh = AccessModel::build_unshared(&snapshot, &model, &config);
+    // Debug output: every cell's verdict with its reasons, every policy's facts, in order.
+    assert_eq!(
+        format!("{shared:#?}"),
+        format!("{fresh:#?}"),
+        "sharing analyses across tables changed the access model"
+    );
+    // The twins are what sharing is for: same policy text, same verdict as the original.
+    let verdicts =
+        |t: &str| serde_json::to_value(shared.cells(&QualifiedName::new("public", t))).unwrap();
+    for (t, _, _) in CASES {
+        assert_eq!(verdicts(t), verdicts(&format!("{t}_twin")), "{t}");
+        assert!(
+            !verdicts(t).as_array().unwrap().is_empty(),
+            "{t} has no cells"
+        );
+    }
+    // What guards the sharing: the questions an analysis asked about its table. An analysis of
+    // `org_id = …` on a table with org_id does not hold for one without it.
+    let rel = |t: &str| snapshot.relation(&QualifiedName::new("public", t)).unwrap();
+    let never = |_: &QualifiedName| false;
+    let env = tenantguard_access::expr::Env::new(
+        &snapshot,
+        rel("seed_template"),
+        Some("org_id"),
+        &[],
+        &never,
+    );
+    env.fact_of("org_id = ((auth.jwt() ->> 'organization_id'::text))::uuid");
+    let deps = env.dependencies.borrow().clone();
+    assert!(!deps.is_empty());
+    let holds = |t: &str| tenantguard_access::expr::dependencies_hold(&deps, rel(t), &never);
+    assert!(holds("seed_template_twin"));
+    assert!(!holds("organizations"));
+}
