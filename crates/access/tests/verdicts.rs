@@ -2,7 +2,7 @@
 //! Supabase base, read back through the catalog as `pg_get_expr` prints it.
 
 use tenantguard_access::{AccessConfig, AccessModel, Command, OpenKind, Verdict};
-use tenantguard_catalog::{connect, load_snapshot, QualifiedName, SnapshotOptions};
+use tenantguard_catalog::{connect, load_snapshot, QualifiedName, Snapshot, SnapshotOptions};
 use tenantguard_tenant_model::{TenantConfig, TenantModel};
 
 const BASE: &str = "
@@ -60,6 +60,23 @@ const CASES: &[(&str, &str, Expect)] = &[
     ("guc_untrusted", "FOR SELECT TO authenticated USING (org_id = current_setting('app.tenant_id')::uuid)", Expect::Unknown),
 ];
 
+/// Runs `sql` in database `name` and reads it back: its snapshot and tenant model.
+async fn snapshot_after(name: &str, url: &str, sql: &str) -> (Snapshot, TenantModel) {
+    pg_harness::shared()
+        .connect(name)
+        .await
+        .unwrap()
+        .batch_execute(sql)
+        .await
+        .unwrap();
+    let (client, _) = connect(url).await.unwrap();
+    let snapshot = load_snapshot(&client, &SnapshotOptions::default())
+        .await
+        .unwrap();
+    let model = TenantModel::infer(&snapshot, &TenantConfig::default()).unwrap();
+    (snapshot, model)
+}
+
 #[tokio::test]
 async fn select_verdicts_match_postgres_semantics() {
     let (name, url) = pg_harness::fresh_database(true).await.unwrap();
@@ -89,18 +106,7 @@ async fn select_verdicts_match_postgres_semantics() {
     sql.push_str(&format!(
         "ALTER DATABASE \"{name}\" SET search_path = public, auth;"
     ));
-    pg_harness::shared()
-        .connect(&name)
-        .await
-        .unwrap()
-        .batch_execute(&sql)
-        .await
-        .unwrap();
-    let (client, _) = connect(&url).await.unwrap();
-    let snapshot = load_snapshot(&client, &SnapshotOptions::default())
-        .await
-        .unwrap();
-    let model = TenantModel::infer(&snapshot, &TenantConfig::default()).unwrap();
+    let (snapshot, model) = snapshot_after(&name, &url, &sql).await;
     let access = AccessModel::build(&snapshot, &model, &AccessConfig::default());
 
     let select = |t: &str| {
@@ -161,18 +167,7 @@ async fn sharing_analyses_across_tables_changes_no_verdict() {
              CREATE POLICY p ON {t}_keyed {policy};\n"
         ));
     }
-    pg_harness::shared()
-        .connect(&name)
-        .await
-        .unwrap()
-        .batch_execute(&sql)
-        .await
-        .unwrap();
-    let (client, _) = connect(&url).await.unwrap();
-    let snapshot = load_snapshot(&client, &SnapshotOptions::default())
-        .await
-        .unwrap();
-    let model = TenantModel::infer(&snapshot, &TenantConfig::default()).unwrap();
+    let (snapshot, model) = snapshot_after(&name, &url, &sql).await;
     let config = AccessConfig::default();
     let shared = AccessModel::build(&snapshot, &model, &config);
     let fresh = AccessModel::build_unshared(&snapshot, &model, &config);
