@@ -25,10 +25,15 @@ const TARGET_S: f64 = 0.25;
 fn main() -> ExitCode {
     let mut tables = 2000usize;
     let mut hold = false;
+    let mut membership = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         if a == "--hold" {
             hold = true;
+            continue;
+        }
+        if a == "--membership" {
+            membership = true;
             continue;
         }
         match (
@@ -37,7 +42,7 @@ fn main() -> ExitCode {
         ) {
             ("--tables", Some(Ok(n))) if n > 0 => tables = n,
             _ => {
-                eprintln!("usage: static-audit [--tables N] [--hold]   (default 2000 tables; --hold keeps the cluster up for profiling until Enter)");
+                eprintln!("usage: static-audit [--tables N] [--membership] [--hold]   (default 2000 tables with a JWT-claim policy; --membership: policies look the tenant up in a members table; --hold keeps the cluster up for profiling until Enter)");
                 return ExitCode::from(2);
             }
         }
@@ -46,7 +51,7 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("runtime");
-    match rt.block_on(run(tables, hold)) {
+    match rt.block_on(run(tables, membership, hold)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -60,7 +65,7 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-async fn run(tables: usize, hold: bool) -> Result<()> {
+async fn run(tables: usize, membership: bool, hold: bool) -> Result<()> {
     let exe = std::env::current_exe()?
         .parent()
         .context("no parent dir")?
@@ -82,9 +87,22 @@ async fn run(tables: usize, hold: bool) -> Result<()> {
             "CREATE TABLE organizations (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), name text);
              ALTER TABLE organizations ENABLE ROW LEVEL SECURITY;
              CREATE POLICY own_org ON organizations FOR SELECT TO authenticated
-               USING (id = (SELECT (auth.jwt() ->> 'organization_id')::uuid));",
+               USING (id = (SELECT (auth.jwt() ->> 'organization_id')::uuid));
+             CREATE TABLE members (user_id uuid NOT NULL, org_id uuid NOT NULL REFERENCES organizations ON DELETE CASCADE,
+               PRIMARY KEY (user_id, org_id));
+             CREATE INDEX ON members (org_id);
+             ALTER TABLE members ENABLE ROW LEVEL SECURITY;
+             CREATE POLICY own_memberships ON members FOR SELECT TO authenticated
+               USING (user_id = (SELECT auth.uid()));",
         )
         .await?;
+    // The tenant rule of every table: a claim in the JWT, or (--membership) the caller's
+    // organizations looked up in `members`, in the form the performance rule recommends.
+    let tenant_rule = if membership {
+        "org_id = ANY (ARRAY(SELECT m.org_id FROM members m WHERE m.user_id = (SELECT auth.uid())))"
+    } else {
+        "org_id = (SELECT (auth.jwt() ->> 'organization_id')::uuid)"
+    };
     let mut batch = String::new();
     for i in 1..=tables {
         batch.push_str(&format!(
@@ -92,8 +110,7 @@ async fn run(tables: usize, hold: bool) -> Result<()> {
              CREATE INDEX ON t_{i:05} (org_id);
              ALTER TABLE t_{i:05} ENABLE ROW LEVEL SECURITY;
              CREATE POLICY tenant_isolation ON t_{i:05} FOR ALL TO authenticated
-               USING (org_id = (SELECT (auth.jwt() ->> 'organization_id')::uuid))
-               WITH CHECK (org_id = (SELECT (auth.jwt() ->> 'organization_id')::uuid));\n"
+               USING ({tenant_rule}) WITH CHECK ({tenant_rule});\n"
         ));
         if i % 200 == 0 || i == tables {
             client.batch_execute(&batch).await?;
