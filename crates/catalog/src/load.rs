@@ -542,9 +542,15 @@ async fn load_in_transaction(
     let mut keys: HashMap<(usize, Vec<&str>, Option<u32>), i32> = HashMap::new();
     let (mut rep_policy, mut rep_which, mut rep_index) = (Vec::new(), Vec::new(), Vec::new());
     let mut policy_exprs: Vec<(Option<i32>, Option<i32>)> = Vec::with_capacity(policies.len());
+    let table_name = |oid: u32| by_oid.get(&oid).map(|&i| rels[i].name.as_str());
     for policy in &policies {
         let rel = policy.rel;
         let mut sides = [None, None];
+        // A policy on a relation outside the snapshot is not kept (below).
+        let Some(relname) = table_name(rel) else {
+            policy_exprs.push((None, None));
+            continue;
+        };
         for (side, (shape, which)) in [(&policy.using, 1), (&policy.with_check, 2)]
             .into_iter()
             .enumerate()
@@ -552,8 +558,12 @@ async fn load_in_transaction(
             let Some(shape) = shape else { continue };
             let next = normalized.len();
             let tree = *normalized.entry(shape.normalized()).or_insert(next);
-            let (names, relid) =
-                shape.relation_part(rel, |n| attnames.get(&(rel, n)).map(String::as_str));
+            let (names, relid) = shape.relation_part(
+                rel,
+                relname,
+                |n| attnames.get(&(rel, n)).map(String::as_str),
+                table_name,
+            );
             let next = keys.len() as i32;
             sides[side] = Some(*keys.entry((tree, names, relid)).or_insert_with(|| {
                 rep_policy.push(policy.oid);

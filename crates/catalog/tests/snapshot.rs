@@ -195,6 +195,8 @@ async fn shared_policy_texts_are_what_pg_get_expr_prints() {
     let admin = pg_harness::shared().connect(&name).await.unwrap();
     let mut ddl = String::from(
         "CREATE TABLE members (org_id int, user_name text);
+         CREATE SCHEMA private;
+         CREATE TABLE private.users (org_id int);
          CREATE FUNCTION row_ok(anyelement) RETURNS boolean LANGUAGE sql AS 'SELECT true';\n",
     );
     for (table, cols) in [
@@ -202,6 +204,11 @@ async fn shared_policy_texts_are_what_pg_get_expr_prints() {
         ("a2", "tenant int, label text"),
         ("a3", "org_id int, name text"),
         ("members_view_like", "org_id int, name text"),
+        // Named like the sub-queries' FROM items, or like what the deparser renames them to.
+        ("m", "org_id int, name text"),
+        ("m_1", "org_id int, name text"),
+        ("mm", "org_id int, name text"),
+        ("users", "org_id int, name text"),
     ] {
         ddl.push_str(&format!(
             "CREATE TABLE {table} ({cols});
@@ -210,7 +217,9 @@ async fn shared_policy_texts_are_what_pg_get_expr_prints() {
              CREATE POLICY correlated ON {table} USING (EXISTS (SELECT 1 FROM members m WHERE m.org_id = {table}.{first}));
              CREATE POLICY aliased ON {table} USING ({first} IN (SELECT members.org_id FROM members WHERE members.user_name = current_user));
              CREATE POLICY whole_row ON {table} USING (row_ok({table}.*));
-             CREATE POLICY claim ON {table} USING ({first} = (SELECT current_setting('app.org', true)::int));\n",
+             CREATE POLICY claim ON {table} USING ({first} = (SELECT current_setting('app.org', true)::int));
+             CREATE POLICY membership ON {table} USING ({first} IN (SELECT m.org_id FROM members m WHERE m.user_name = current_user));
+             CREATE POLICY outside ON {table} USING ({first} IN (SELECT users.org_id FROM private.users));\n",
             first = cols.split(' ').next().unwrap(),
         ));
     }
@@ -248,7 +257,7 @@ async fn shared_policy_texts_are_what_pg_get_expr_prints() {
         )
         .await
         .unwrap();
-    assert_eq!(expected.len(), 21);
+    assert_eq!(expected.len(), 8 * 7 + 1);
     let mut distinct = std::collections::HashSet::new();
     for row in &expected {
         let rel = s
@@ -270,4 +279,5 @@ async fn shared_policy_texts_are_what_pg_get_expr_prints() {
     // The zoo really does contain texts that differ only by the table they are on.
     assert!(distinct.contains(&Some("(tenant = 1)".into())));
     assert!(distinct.contains(&Some("(org_id = 1)".into())));
+    assert!(distinct.iter().flatten().any(|t| t.contains("members m_1")));
 }
