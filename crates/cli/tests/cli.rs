@@ -6,6 +6,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+mod common;
+
 const SCHEMA: &str = include_str!("../../../examples/clinic/schema.sql");
 const DATA: &str = include_str!("../../../examples/clinic/data.sql");
 
@@ -27,47 +29,14 @@ async fn clinic() -> (String, String) {
     (name, url)
 }
 
-/// A checksum of every row of every table in every schema, plus the catalog definitions: any
-/// write, DDL or grant would change it.
+/// [`common::database_checksum`] of database `name`: every row of every table plus the
+/// catalog definitions; any write, DDL or grant would change it.
 async fn checksum(name: &str) -> String {
     let client = pg_harness::shared().connect(name).await.unwrap();
-    let tables: Vec<String> = client
-        .query(
-            "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c
-             JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-               AND n.nspname !~ '^pg_toast' ORDER BY 1",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    assert!(tables.len() >= 59);
-    let mut sums = vec![];
-    for t in &tables {
-        let row = client
-            .query_one(
-                &format!("SELECT '{t}' || ':' || count(*) || ':' || coalesce(md5(string_agg(x::text, ',' ORDER BY x::text)), '') FROM {t} x"),
-                &[],
-            )
-            .await
-            .unwrap();
-        sums.push(row.get::<_, String>(0));
-    }
-    let catalog = client
-        .query_one(
-            "SELECT md5(string_agg(format('%s %s %s %s %s', c.oid, c.relname, c.relacl, c.relrowsecurity, c.relforcerowsecurity), ',' ORDER BY c.oid))
-                    || md5(coalesce((SELECT string_agg(conname || convalidated, ',' ORDER BY oid) FROM pg_constraint), ''))
-                    || md5(coalesce((SELECT string_agg(polname, ',' ORDER BY oid) FROM pg_policy), ''))
-             FROM pg_class c",
-            &[],
-        )
-        .await
-        .unwrap();
-    sums.push(catalog.get(0));
-    sums.join("\n")
+    let sums = common::database_checksum(&client).await;
+    // One line per table, then the catalog's: the clinic's 59 tables at least.
+    assert!(sums.lines().count() > 59, "{sums}");
+    sums
 }
 
 fn json(out: &Output) -> Value {
