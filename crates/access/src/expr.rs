@@ -37,6 +37,10 @@ pub enum OpenKind {
     Constant,
     /// Row-level security is off.
     RlsDisabled,
+    /// Rows with no tenant (`org_id IS NULL`): shared by every tenant. Reading them is how
+    /// real schemas serve templates; writing them (a WITH CHECK or an UPDATE/DELETE that
+    /// admits them) changes what every tenant sees.
+    SharedRows,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,7 +91,16 @@ impl Fact {
         if live.is_empty() {
             return Fact::False;
         }
-        if let Some(o) = live.iter().find(|f| matches!(f, Fact::Open { .. })) {
+        // Name the disjunct that really opens rows: shared rows only when nothing else does.
+        let open = |f: &&Fact, shared: bool| match f {
+            Fact::Open { kind, .. } => (*kind == OpenKind::SharedRows) == shared,
+            _ => false,
+        };
+        if let Some(o) = live
+            .iter()
+            .find(|f| open(f, false))
+            .or_else(|| live.iter().find(|f| open(f, true)))
+        {
             return o.clone();
         }
         if let Some(u) = live.iter().find(|f| matches!(f, Fact::Unknown { .. })) {
@@ -139,6 +152,19 @@ pub enum Observation {
     FilterColumn {
         column: String,
     },
+    /// `key IS NULL`: the policy treats rows without a tenant as shared.
+    SharedRows {
+        column: String,
+        text: String,
+    },
+    /// The policy trusts a lookup: the caller's row of `table` (found by `user_column` = the
+    /// current user) says which tenant (`value_column`) the caller belongs to. Whoever can
+    /// write that value can pick their tenant.
+    TrustedLookup {
+        table: QualifiedName,
+        user_column: String,
+        value_column: String,
+    },
 }
 
 /// What a value is, for isolation purposes.
@@ -156,17 +182,60 @@ enum Source {
     },
     UntrustedClaim,
     CurrentUser,
-    RoleClaim,
+    /// The caller's role: `auth.role()`, the JWT's signed `role` claim, `current_user` in a
+    /// policy. `true` when it is the analysed API role itself (so `= 'service_role'` can be
+    /// decided); `false` for `session_user`, or `current_user` inside a SECURITY DEFINER helper.
+    RoleClaim(bool),
     /// A membership / lookup subquery or helper that yields the caller's tenants.
     Trusted {
         how: String,
     },
     /// A column of the row being checked.
     Column(String),
-    Const,
+    /// A literal, with its value when it is a plain one (`1`, `'text'`, `true`).
+    Const(Option<Literal>),
     /// `coalesce(claim, column)`: the column itself when the claim is missing.
     Fallback,
+    /// A lookup understood to yield other tenants' values too (a membership table read
+    /// without filtering by the caller): why.
+    Foreign(String),
     Unknown(String),
+}
+
+/// A literal's kind and text, to fold comparisons of constants (`1 = 2`).
+#[derive(Debug, Clone, PartialEq)]
+enum Literal {
+    Int(String),
+    Str(String),
+    Bool(bool),
+}
+
+fn literal(node: &Node) -> Option<Literal> {
+    match &node.node {
+        Some(N::AConst(c)) => match &c.val {
+            Some(protobuf::a_const::Val::Ival(i)) => Some(Literal::Int(i.ival.to_string())),
+            Some(protobuf::a_const::Val::Sval(s)) => Some(Literal::Str(s.sval.clone())),
+            Some(protobuf::a_const::Val::Boolval(b)) => Some(Literal::Bool(b.boolval)),
+            _ => None,
+        },
+        // `'x'::text`: the text is the value for text-like comparisons.
+        Some(N::TypeCast(tc)) => match tc.arg.as_deref().and_then(literal) {
+            Some(Literal::Str(s)) => {
+                let ty = tc
+                    .type_name
+                    .as_ref()
+                    .map(|t| strings(&t.names).join("."))
+                    .unwrap_or_default();
+                matches!(
+                    ty.as_str(),
+                    "text" | "pg_catalog.text" | "varchar" | "pg_catalog.varchar" | "name"
+                )
+                .then_some(Literal::Str(s))
+            }
+            other => other,
+        },
+        _ => None,
+    }
 }
 
 impl Source {
@@ -199,6 +268,9 @@ pub fn dependencies_hold(
     })
 }
 
+/// The tenant key of a table, if it has one.
+pub type KeyOf<'a> = dyn Fn(&QualifiedName) -> Option<&'a str> + 'a;
+
 /// Where to look things up while analysing policies of one table for one role.
 pub struct Env<'a> {
     pub snapshot: &'a Snapshot,
@@ -217,6 +289,15 @@ pub struct Env<'a> {
     /// Owners of the SECURITY DEFINER helpers being inlined: inside them, RLS of the tables they
     /// read applies to the owner, not the caller.
     definers: RefCell<Vec<String>>,
+    /// The API role being analysed (empty: unknown, role checks are not decided).
+    role: &'a str,
+    /// Tables that hold no tenant rows and that no API role can write: who is listed there was
+    /// put there by the operator (platform admins).
+    admin_table: Option<&'a dyn Fn(&QualifiedName) -> bool>,
+    /// The tenant key of another table (for predicates on a sub-query's tables).
+    key_of: Option<&'a KeyOf<'a>>,
+    /// The alias the analysed table goes by, when it is a sub-query's table.
+    alias: Option<String>,
 }
 
 const MAX_DEPTH: usize = 6;
@@ -334,24 +415,266 @@ fn collect_tables(node: &Node, out: &mut Vec<QualifiedName>) {
     }
 }
 
-fn range_vars(sel: &SelectStmt) -> Vec<(QualifiedName, String)> {
-    let mut out = vec![];
-    for f in &sel.from_clause {
-        if let Some(N::RangeVar(rv)) = &f.node {
-            let schema = if rv.schemaname.is_empty() {
-                "public".to_string()
-            } else {
-                rv.schemaname.clone()
-            };
-            let alias = rv
-                .alias
-                .as_ref()
-                .map(|a| a.aliasname.clone())
-                .unwrap_or_else(|| rv.relname.clone());
-            out.push((QualifiedName::new(schema, rv.relname.clone()), alias));
+/// Why a lookup sub-query's rows are not known to be the caller's.
+enum Untrusted {
+    /// Understood, and not tied to the caller: other tenants' values come through.
+    Open(String),
+    /// Not understood: neither bound nor open can be claimed.
+    Unknown(String),
+}
+
+impl Untrusted {
+    fn reason(&self) -> &str {
+        match self {
+            Untrusted::Open(r) | Untrusted::Unknown(r) => r,
         }
     }
-    out
+}
+
+/// A FROM item of a sub-query.
+enum Item {
+    Table {
+        name: QualifiedName,
+        alias: String,
+    },
+    /// A set-returning helper (`FROM my_orgs() o`): its call.
+    Func {
+        call: Box<Node>,
+        alias: String,
+    },
+}
+
+impl Item {
+    fn alias(&self) -> &str {
+        match self {
+            Item::Table { alias, .. } | Item::Func { alias, .. } => alias,
+        }
+    }
+
+    fn name(&self) -> String {
+        match self {
+            Item::Table { name, .. } => name.to_string(),
+            Item::Func { call, .. } => deparse(call),
+        }
+    }
+}
+
+/// A sub-query's FROM items and the conjuncts that must hold for a row of it: its WHERE and the
+/// ON clauses of inner joins (an outer join's ON filters nothing on its preserved side).
+struct Scope<'n> {
+    items: Vec<Item>,
+    conds: Vec<&'n Node>,
+    /// `JOIN … USING (col)` of inner joins: the items on both sides that have the column.
+    using_edges: Vec<(usize, usize, String)>,
+    unsupported: Option<String>,
+}
+
+impl<'n> Scope<'n> {
+    fn of(sel: &'n SelectStmt) -> Scope<'n> {
+        let mut s = Scope {
+            items: vec![],
+            conds: vec![],
+            using_edges: vec![],
+            unsupported: None,
+        };
+        for f in &sel.from_clause {
+            s.add(f);
+        }
+        if let Some(w) = sel.where_clause.as_deref() {
+            s.conds.extend(conjuncts(w));
+        }
+        s
+    }
+
+    fn add(&mut self, node: &'n Node) {
+        match &node.node {
+            Some(N::RangeVar(rv)) => {
+                let schema = if rv.schemaname.is_empty() {
+                    "public".to_string()
+                } else {
+                    rv.schemaname.clone()
+                };
+                let alias = rv
+                    .alias
+                    .as_ref()
+                    .map(|a| a.aliasname.clone())
+                    .unwrap_or_else(|| rv.relname.clone());
+                self.items.push(Item::Table {
+                    name: QualifiedName::new(schema, rv.relname.clone()),
+                    alias,
+                });
+            }
+            Some(N::RangeFunction(rf)) => {
+                let call = rf.functions.first().and_then(|f| match &f.node {
+                    Some(N::List(l)) => l.items.first().cloned(),
+                    _ => None,
+                });
+                match call {
+                    Some(
+                        call @ Node {
+                            node: Some(N::FuncCall(_)),
+                        },
+                    ) if rf.functions.len() == 1 => {
+                        let alias = rf
+                            .alias
+                            .as_ref()
+                            .map(|a| a.aliasname.clone())
+                            .unwrap_or_else(|| match &call.node {
+                                Some(N::FuncCall(fc)) => {
+                                    strings(&fc.funcname).last().cloned().unwrap_or_default()
+                                }
+                                _ => String::new(),
+                            });
+                        self.items.push(Item::Func {
+                            call: Box::new(call),
+                            alias,
+                        });
+                    }
+                    _ => self.unsupported = Some(deparse(node)),
+                }
+            }
+            Some(N::JoinExpr(j)) => {
+                let start = self.items.len();
+                if let Some(l) = j.larg.as_deref() {
+                    self.add(l);
+                }
+                let mid = self.items.len();
+                if let Some(r) = j.rarg.as_deref() {
+                    self.add(r);
+                }
+                if j.jointype == protobuf::JoinType::JoinInner as i32 {
+                    if let Some(q) = j.quals.as_deref() {
+                        self.conds.extend(conjuncts(q));
+                    }
+                    // Which items have the column is known from the snapshot (join_graph).
+                    for col in strings(&j.using_clause) {
+                        for a in start..mid {
+                            for b in mid..self.items.len() {
+                                self.using_edges.push((a, b, col.clone()));
+                            }
+                        }
+                    }
+                }
+            }
+            _ => self.unsupported = Some(deparse(node)),
+        }
+    }
+}
+
+const CURRENT_USER: &str = "filtered by the current user";
+
+/// Union-find over a sub-query's items plus two nodes: the caller and the checked row.
+struct Graph {
+    parent: Vec<usize>,
+    /// `item.column = auth.uid()` conjuncts.
+    user_filters: Vec<(usize, String)>,
+    /// Item columns joined to another item or to the row.
+    links: Vec<(usize, String)>,
+    /// How an item came to be the caller's, by item.
+    how: Vec<Option<String>>,
+    unknown: Option<String>,
+}
+
+impl Graph {
+    fn new(items: usize) -> Graph {
+        Graph {
+            parent: (0..items + 2).collect(),
+            user_filters: vec![],
+            links: vec![],
+            how: vec![None; items + 2],
+            unknown: None,
+        }
+    }
+
+    fn caller(&self) -> usize {
+        self.parent.len() - 2
+    }
+
+    fn row(&self) -> usize {
+        self.parent.len() - 1
+    }
+
+    fn find(&self, mut i: usize) -> usize {
+        while self.parent[i] != i {
+            i = self.parent[i];
+        }
+        i
+    }
+
+    fn union(&mut self, a: usize, b: usize) {
+        let (ra, rb) = (self.find(a), self.find(b));
+        if ra != rb {
+            self.parent[ra] = rb;
+        }
+    }
+
+    fn connected(&self, a: usize, b: usize) -> bool {
+        self.find(a) == self.find(b)
+    }
+
+    fn tie_caller(&mut self, i: usize, how: String) {
+        if self.how[i].is_none() {
+            self.how[i] = Some(how);
+        }
+        let c = self.caller();
+        self.union(i, c);
+    }
+
+    /// Says how item `i` is the caller's: through the first item of its group tied directly.
+    fn how(&self, scope: &Scope, i: usize) -> String {
+        let direct = (0..scope.items.len())
+            .find(|&j| self.connected(j, i) && self.how[j].is_some())
+            .unwrap_or(i);
+        let name = scope.items.get(direct).map(Item::name).unwrap_or_default();
+        match &self.how[direct] {
+            Some(h) => format!("{name} {h}"),
+            None => name,
+        }
+    }
+}
+
+/// What one side of a sub-query's `=` is.
+enum Term {
+    /// A column of the sub-query's item: the item and the column.
+    Inner(usize, String),
+    /// A column of the checked row.
+    Outer(#[allow(dead_code)] String),
+    /// The caller's identity or tenant (how, for the explanation).
+    Caller(String),
+    Other,
+    Unknown(String),
+}
+
+/// The first column reference in an expression (the column a target list selects).
+fn find_column_ref<'n>(node: &'n Node, out: &mut Option<&'n Node>) {
+    if out.is_some() {
+        return;
+    }
+    if let Some(N::ColumnRef(_)) = &node.node {
+        *out = Some(node);
+        return;
+    }
+    match &node.node {
+        Some(N::TypeCast(tc)) => {
+            if let Some(a) = tc.arg.as_deref() {
+                find_column_ref(a, out)
+            }
+        }
+        Some(N::FuncCall(fc)) => {
+            for a in &fc.args {
+                find_column_ref(a, out)
+            }
+        }
+        Some(N::AExpr(ae)) => {
+            for a in [ae.lexpr.as_deref(), ae.rexpr.as_deref()]
+                .into_iter()
+                .flatten()
+            {
+                find_column_ref(a, out)
+            }
+        }
+        _ => {}
+    }
 }
 
 fn first_target(sel: &SelectStmt) -> Option<&Node> {
@@ -388,7 +711,30 @@ impl<'a> Env<'a> {
             dependencies: RefCell::new(vec![]),
             params: RefCell::new(vec![]),
             definers: RefCell::new(vec![]),
+            role: "",
+            admin_table: None,
+            key_of: None,
+            alias: None,
         }
+    }
+
+    /// The API role the policies are analysed for: role checks (`auth.role() = 'service_role'`)
+    /// are then decided, since the role claim is signed and is the role PostgREST switched to.
+    pub fn with_role(mut self, role: &'a str) -> Self {
+        self.role = role;
+        self
+    }
+
+    /// Where platform-admin lookups may point (see [`Env::admin_table`]).
+    pub fn with_admin_tables(mut self, admin_table: &'a dyn Fn(&QualifiedName) -> bool) -> Self {
+        self.admin_table = Some(admin_table);
+        self
+    }
+
+    /// How to find other tables' tenant keys (for helpers applied to a sub-query's table).
+    pub fn with_tenant_keys(mut self, key_of: &'a KeyOf<'a>) -> Self {
+        self.key_of = Some(key_of);
+        self
     }
 
     fn observe(&self, o: Observation) {
@@ -442,7 +788,9 @@ impl<'a> Env<'a> {
             [_, q, c] => (Some(q), c),
             _ => return None,
         };
-        if qualifier.is_some_and(|q| !self.is_table_name(q)) {
+        if qualifier
+            .is_some_and(|q| self.alias.as_deref() != Some(q.as_str()) && !self.is_table_name(q))
+        {
             return None;
         }
         self.has_column(col).then(|| col.clone())
@@ -520,14 +868,26 @@ impl<'a> Env<'a> {
             static CACHE: RefCell<HashMap<String, Option<std::rc::Rc<SelectStmt>>>> =
                 RefCell::new(HashMap::new());
         }
-        if func.language != "sql" {
+        if func.language != "sql" && func.language != "plpgsql" {
             return None;
         }
-        if let Some(hit) = CACHE.with(|c| c.borrow().get(&func.body).cloned()) {
+        let key = format!("{}\u{0}{}", func.language, func.body);
+        if let Some(hit) = CACHE.with(|c| c.borrow().get(&key).cloned()) {
             return hit;
         }
-        let body = parse_select(&func.body).ok().map(std::rc::Rc::new);
-        CACHE.with(|c| c.borrow_mut().insert(func.body.clone(), body.clone()));
+        let body = if func.language == "sql" {
+            parse_select(&func.body).ok()
+        } else {
+            // `BEGIN RETURN <expr>; END` is `SELECT <expr>`; `RETURN QUERY <select>` the select.
+            // Guards before the return only raise: they admit nothing more.
+            match crate::plpgsql::simple_return(func) {
+                Some(crate::plpgsql::Returns::Expr(e)) => parse_select(&format!("SELECT {e}")).ok(),
+                Some(crate::plpgsql::Returns::Query(q)) => parse_select(&q).ok(),
+                None => None,
+            }
+        }
+        .map(std::rc::Rc::new);
+        CACHE.with(|c| c.borrow_mut().insert(key, body.clone()));
         body
     }
 
@@ -539,7 +899,20 @@ impl<'a> Env<'a> {
                 .as_deref()
                 .map(|a| self.classify(a, wrapped))
                 .unwrap_or_else(|| Source::Unknown(text())),
-            Some(N::AConst(_)) => Source::Const,
+            Some(N::AConst(_)) => Source::Const(literal(node)),
+            Some(N::SqlvalueFunction(f)) => {
+                match protobuf::SqlValueFunctionOp::try_from(f.op) {
+                    // In a policy, current_user is the API role; inside a SECURITY DEFINER
+                    // helper it is the helper's owner.
+                    Ok(protobuf::SqlValueFunctionOp::SvfopCurrentUser)
+                    | Ok(protobuf::SqlValueFunctionOp::SvfopCurrentRole)
+                    | Ok(protobuf::SqlValueFunctionOp::SvfopUser) => {
+                        Source::RoleClaim(self.definers.borrow().is_empty())
+                    }
+                    Ok(protobuf::SqlValueFunctionOp::SvfopSessionUser) => Source::RoleClaim(false),
+                    _ => Source::Unknown(text()),
+                }
+            }
             Some(N::ParamRef(p)) => match self.param(&format!("${}", p.number)) {
                 Some(arg) => self.classify_outside(&arg, wrapped),
                 None => Source::Unknown(text()),
@@ -632,7 +1005,8 @@ impl<'a> Env<'a> {
         match src {
             Source::JwtRoot => match key {
                 "sub" | "email" => Source::CurrentUser,
-                "role" | "aud" | "aal" => Source::RoleClaim,
+                "role" => Source::RoleClaim(true),
+                "aud" | "aal" => Source::RoleClaim(false),
                 "user_metadata" | "raw_user_meta_data" => Source::JwtObject {
                     path: vec![key.into()],
                     trusted: false,
@@ -685,14 +1059,15 @@ impl<'a> Env<'a> {
         {
             ["auth", "jwt"] => return per_row(Source::JwtRoot),
             ["auth", "uid"] | ["auth", "email"] => return per_row(Source::CurrentUser),
-            ["auth", "role"] => return per_row(Source::RoleClaim),
-            ["current_user"] | ["session_user"] => return Source::RoleClaim,
+            ["auth", "role"] => return per_row(Source::RoleClaim(true)),
+            ["current_user"] => return Source::RoleClaim(self.definers.borrow().is_empty()),
+            ["session_user"] => return Source::RoleClaim(false),
             ["current_setting"] | ["pg_catalog", "current_setting"] => {
                 let setting = fc.args.first().and_then(const_str).unwrap_or_default();
                 return per_row(match setting.as_str() {
                     "request.jwt.claims" => Source::JwtRoot,
                     "request.jwt.claim.sub" => Source::CurrentUser,
-                    "request.jwt.claim.role" => Source::RoleClaim,
+                    "request.jwt.claim.role" => Source::RoleClaim(true),
                     s if s.starts_with("request.jwt.claim.") => {
                         let path = s["request.jwt.claim.".len()..].to_string();
                         self.observe(Observation::Claim {
@@ -757,7 +1132,8 @@ impl<'a> Env<'a> {
         }
         match self.subquery_trust(sel) {
             Ok(how) => Source::Trusted { how },
-            Err(why) => Source::Unknown(format!("{text}: {why}")),
+            Err(Untrusted::Open(why)) => Source::Foreign(format!("{text}: {why}")),
+            Err(Untrusted::Unknown(why)) => Source::Unknown(format!("{text}: {why}")),
         }
     }
 
@@ -792,56 +1168,346 @@ impl<'a> Env<'a> {
         answer
     }
 
-    fn subquery_trust(&self, sel: &SelectStmt) -> Result<String, String> {
-        let tables = range_vars(sel);
-        if tables.is_empty() {
+    /// What a lookup sub-query's rows are: the caller's (`Ok(how)`), someone else's too
+    /// (`Untrusted::Open`), or not understood (`Untrusted::Unknown`). Judged on the sub-query's
+    /// join graph: its FROM items (tables, JOINs, set-returning helpers) are nodes, the
+    /// conjuncts `a.x = b.y` of its WHERE and inner-join ON clauses are edges, and an item is
+    /// the caller's when an edge ties it to the current user or a tenant claim, or when its own
+    /// RLS keeps it to the caller's tenant. The values selected are the caller's tenants when
+    /// the item they come from is connected to the caller.
+    fn subquery_trust(&self, sel: &SelectStmt) -> Result<String, Untrusted> {
+        let scope = Scope::of(sel);
+        if scope.items.is_empty() {
             // (SELECT my_orgs()): the value of a helper or a claim.
             return match first_target(sel).map(|t| self.classify(t, true)) {
                 Some(Source::Trusted { how }) => Ok(how),
                 Some(Source::TenantClaim { path }) => Ok(format!("claim {path}")),
-                Some(other) => Err(format!("the subquery yields {other:?}")),
-                None => Err("the subquery reads no table".into()),
+                Some(Source::Unknown(why)) => Err(Untrusted::Unknown(why)),
+                Some(Source::Foreign(why)) => Err(Untrusted::Open(why)),
+                Some(other) => Err(Untrusted::Open(format!("the subquery yields {other:?}"))),
+                None => Err(Untrusted::Unknown("the subquery reads no table".into())),
             };
         }
-        if let Some(w) = sel.where_clause.as_deref() {
-            for c in conjuncts(w) {
-                if let Some(N::AExpr(ae)) = &c.node {
-                    if strings(&ae.name).join("") != "=" {
-                        continue;
+        let g = self.join_graph(&scope);
+        let target = first_target(sel).and_then(|t| {
+            let mut col = None;
+            find_column_ref(t, &mut col);
+            col
+        });
+        let target_item = match target.map(|c| self.term(&scope, c)) {
+            Some(Term::Inner(i, _)) => Some(i),
+            Some(Term::Unknown(why)) => return Err(Untrusted::Unknown(why)),
+            _ => None,
+        };
+        let trusted = match target_item {
+            Some(i) => g.connected(i, g.caller()),
+            // A constant or an expression of no item: every item must be the caller's.
+            None => (0..scope.items.len()).all(|i| g.connected(i, g.caller())),
+        };
+        if trusted {
+            if let (
+                Some(i),
+                Some(Node {
+                    node: Some(N::ColumnRef(c)),
+                }),
+            ) = (target_item, target)
+            {
+                if let Some(value) = strings(&c.fields).last() {
+                    self.observe_lookups(&scope, &g, &[(i, value.clone())]);
+                }
+            }
+            return Ok(g.how(&scope, target_item.unwrap_or(0)));
+        }
+        if let Some(why) = g.unknown.clone() {
+            return Err(Untrusted::Unknown(why));
+        }
+        Err(Untrusted::Open(format!(
+            "membership subquery on {} is not filtered by the current user",
+            scope.items[target_item.unwrap_or(0)].name()
+        )))
+    }
+
+    /// A column of the checked row: at the policy's own level, or anywhere when qualified with
+    /// the alias of the sub-query item being judged as the row.
+    fn row_column(&self, fields: &[String]) -> Option<String> {
+        let aliased =
+            matches!(fields, [q, _] | [_, q, _] if self.alias.as_deref() == Some(q.as_str()));
+        if self.depth() == 0 || aliased {
+            self.own_column(fields)
+        } else {
+            None
+        }
+    }
+
+    /// The caller's expression a helper's parameter stands for (`_org`, `$1`).
+    fn param_of(&self, node: &Node) -> Option<Node> {
+        match &node.node {
+            Some(N::ColumnRef(c)) => match strings(&c.fields).as_slice() {
+                [name] => self.param(name),
+                _ => None,
+            },
+            Some(N::ParamRef(p)) => self.param(&format!("${}", p.number)),
+            _ => None,
+        }
+    }
+
+    /// What one side of a sub-query's `=` refers to.
+    fn term(&self, scope: &Scope, node: &Node) -> Term {
+        if let Some(arg) = self.param_of(node) {
+            // Resolved where the helper was called: one frame up.
+            let frame = self.params.borrow_mut().pop();
+            let t = self.outer_term(&arg);
+            if let Some(frame) = frame {
+                self.params.borrow_mut().push(frame);
+            }
+            return t;
+        }
+        if let Some(N::TypeCast(tc)) = &node.node {
+            if let Some(a) = tc.arg.as_deref() {
+                return self.term(scope, a);
+            }
+        }
+        let Some(N::ColumnRef(c)) = &node.node else {
+            return self.value_term(node);
+        };
+        let fields = strings(&c.fields);
+        let (qualifier, col) = match fields.as_slice() {
+            [c] => (None, c),
+            [q, c] | [_, q, c] => (Some(q), c),
+            _ => return Term::Unknown(deparse(node)),
+        };
+        match qualifier {
+            Some(q) => {
+                if let Some(i) = scope.items.iter().position(|it| it.alias() == q) {
+                    return Term::Inner(i, col.clone());
+                }
+                if let Some(col) = self.row_column(&fields) {
+                    return Term::Outer(col);
+                }
+                Term::Unknown(deparse(node))
+            }
+            None => {
+                if let Some(i) = scope.items.iter().position(|it| match it {
+                    Item::Table { name, .. } => self
+                        .snapshot
+                        .relation(name)
+                        .is_some_and(|r| r.column(col).is_some()),
+                    Item::Func { .. } => false,
+                }) {
+                    return Term::Inner(i, col.clone());
+                }
+                if let Some(col) = self.row_column(&fields) {
+                    return Term::Outer(col);
+                }
+                let funcs: Vec<usize> = (0..scope.items.len())
+                    .filter(|&i| matches!(scope.items[i], Item::Func { .. }))
+                    .collect();
+                match funcs.as_slice() {
+                    [i] => Term::Inner(*i, col.clone()),
+                    _ => Term::Unknown(deparse(node)),
+                }
+            }
+        }
+    }
+
+    /// A caller's expression a parameter stood for: the checked row's column, or a value.
+    fn outer_term(&self, arg: &Node) -> Term {
+        if let Some(inner) = self.param_of(arg) {
+            let frame = self.params.borrow_mut().pop();
+            let t = self.outer_term(&inner);
+            if let Some(frame) = frame {
+                self.params.borrow_mut().push(frame);
+            }
+            return t;
+        }
+        match &arg.node {
+            Some(N::TypeCast(tc)) if tc.arg.is_some() => {
+                self.outer_term(tc.arg.as_deref().expect("checked"))
+            }
+            Some(N::ColumnRef(c)) => match self.row_column(&strings(&c.fields)) {
+                Some(col) => Term::Outer(col),
+                None => Term::Unknown(deparse(arg)),
+            },
+            _ => self.value_term(arg),
+        }
+    }
+
+    fn value_term(&self, node: &Node) -> Term {
+        match self.classify(node, true) {
+            Source::CurrentUser => Term::Caller(CURRENT_USER.into()),
+            Source::TenantClaim { path } => Term::Caller(format!("filtered by claim {path}")),
+            Source::Trusted { how } => Term::Caller(format!("filtered by {how}")),
+            Source::Unknown(why) => Term::Unknown(why),
+            _ => Term::Other,
+        }
+    }
+
+    /// The join graph of a sub-query (see [`Env::subquery_trust`]).
+    fn join_graph(&self, scope: &Scope) -> Graph {
+        let n = scope.items.len();
+        let mut g = Graph::new(n);
+        if let Some(u) = &scope.unsupported {
+            g.unknown = Some(format!("{u}: FROM item not understood"));
+        }
+        let has = |i: usize, col: &str| match &scope.items[i] {
+            Item::Table { name, .. } => self
+                .snapshot
+                .relation(name)
+                .is_some_and(|r| r.column(col).is_some()),
+            Item::Func { .. } => false,
+        };
+        for (a, b, col) in &scope.using_edges {
+            if has(*a, col) && has(*b, col) {
+                g.union(*a, *b);
+            }
+        }
+        for (i, item) in scope.items.iter().enumerate() {
+            if let Item::Func { call, .. } = item {
+                match self.classify(call, true) {
+                    Source::Trusted { how } => g.tie_caller(i, how),
+                    Source::TenantClaim { path } => g.tie_caller(i, format!("claim {path}")),
+                    Source::Unknown(why) => {
+                        g.unknown.get_or_insert(why);
                     }
+                    _ => {}
+                }
+            }
+        }
+        for c in &scope.conds {
+            match &c.node {
+                Some(N::AExpr(ae))
+                    if strings(&ae.name).join("") == "="
+                        && ae.kind == protobuf::AExprKind::AexprOp as i32 =>
+                {
                     let (Some(l), Some(r)) = (ae.lexpr.as_deref(), ae.rexpr.as_deref()) else {
                         continue;
                     };
-                    for side in [l, r] {
-                        match self.classify_inner(side) {
-                            Source::CurrentUser => {
-                                return Ok(format!("{} filtered by the current user", tables[0].0))
+                    match (self.term(scope, l), self.term(scope, r)) {
+                        (Term::Inner(i, a), Term::Inner(j, b)) => {
+                            g.links.push((i, a));
+                            g.links.push((j, b));
+                            g.union(i, j)
+                        }
+                        (Term::Inner(i, c), Term::Outer(_))
+                        | (Term::Outer(_), Term::Inner(i, c)) => {
+                            g.links.push((i, c));
+                            g.union(i, g.row())
+                        }
+                        (Term::Inner(i, c), Term::Caller(how))
+                        | (Term::Caller(how), Term::Inner(i, c)) => {
+                            if how == CURRENT_USER {
+                                g.user_filters.push((i, c));
                             }
-                            Source::TenantClaim { path } => {
-                                return Ok(format!("{} filtered by claim {path}", tables[0].0))
+                            g.tie_caller(i, how)
+                        }
+                        (Term::Outer(_), Term::Caller(_)) | (Term::Caller(_), Term::Outer(_)) => {
+                            g.union(g.row(), g.caller())
+                        }
+                        (Term::Unknown(why), _) | (_, Term::Unknown(why)) => {
+                            g.unknown.get_or_insert(why);
+                        }
+                        _ => {}
+                    }
+                }
+                // `m.org_id IN (SELECT my_orgs())`, `is_member(p.org_id)`, a nested EXISTS:
+                // a predicate on one item, judged with that item as the checked row.
+                Some(N::SubLink(_)) | Some(N::FuncCall(_)) | Some(N::BoolExpr(_)) => {
+                    if let Some(i) = self.single_item_of(scope, c) {
+                        match self.item_fact(scope, i, c) {
+                            Some(Fact::Bound { how }) => g.tie_caller(i, how),
+                            Some(Fact::Unknown { reason }) => {
+                                g.unknown.get_or_insert(reason);
                             }
                             _ => {}
                         }
                     }
                 }
+                _ => {}
             }
         }
-        if tables.iter().all(|(t, _)| self.read_is_bound(t)) {
-            return Ok(format!("{} is itself tenant-bound by RLS", tables[0].0));
+        // RLS applies inside policies: a table whose own policies keep it to the caller.
+        for (i, item) in scope.items.iter().enumerate() {
+            if let Item::Table { name, .. } = item {
+                if !g.connected(i, g.caller()) && self.read_is_bound(name) {
+                    g.tie_caller(i, "is itself tenant-bound by RLS".into());
+                }
+            }
         }
-        Err(format!(
-            "membership subquery on {} is not filtered by the current user",
-            tables[0].0
-        ))
+        g
     }
 
-    /// Classifies a value inside a subquery: only the caller's identity and claims matter
-    /// there, so columns are not resolved against the outer table.
-    fn classify_inner(&self, node: &Node) -> Source {
-        match &node.node {
-            Some(N::ColumnRef(_)) => Source::Unknown(deparse(node)),
-            _ => self.classify(node, true),
+    /// Records the lookups a bound sub-query trusts: an item filtered by the current user whose
+    /// `value` column carries the tenant onwards.
+    fn observe_lookups(&self, scope: &Scope, g: &Graph, values: &[(usize, String)]) {
+        for (i, user_column) in &g.user_filters {
+            let Item::Table { name, .. } = &scope.items[*i] else {
+                continue;
+            };
+            for (j, value) in values {
+                if j == i && value != user_column && !value.is_empty() {
+                    self.observe(Observation::TrustedLookup {
+                        table: name.clone(),
+                        user_column: user_column.clone(),
+                        value_column: value.clone(),
+                    });
+                }
+            }
         }
+    }
+
+    /// The one FROM item a predicate's columns refer to (qualified by its alias).
+    fn single_item_of(&self, scope: &Scope, node: &Node) -> Option<usize> {
+        let mut found: Option<usize> = None;
+        let Some(n) = &node.node else { return None };
+        for (child, ..) in n.nodes() {
+            if let pg_query::NodeRef::ColumnRef(c) = child {
+                let fields = strings(&c.fields);
+                let i = match fields.as_slice() {
+                    [q, _] | [_, q, _] => scope.items.iter().position(|it| it.alias() == q),
+                    _ => None,
+                }?;
+                if found.is_some_and(|f| f != i) {
+                    return None;
+                }
+                found = Some(i);
+            }
+        }
+        found
+    }
+
+    /// A predicate about one FROM item, analysed as if that item's table were the checked row.
+    fn item_fact(&self, scope: &Scope, i: usize, node: &Node) -> Option<Fact> {
+        let Item::Table { name, alias } = &scope.items[i] else {
+            return None;
+        };
+        let rel = self.snapshot.relation(name)?;
+        let key = self.key_of.and_then(|k| k(name));
+        let mut env = Env::new(
+            self.snapshot,
+            rel,
+            key,
+            self.trusted_settings,
+            self.table_is_bound,
+        );
+        env.role = self.role;
+        env.admin_table = self.admin_table;
+        env.key_of = self.key_of;
+        env.alias = Some(alias.clone());
+        *env.params.borrow_mut() = self.params.borrow().clone();
+        *env.definers.borrow_mut() = self.definers.borrow().clone();
+        // Inside a helper, its parameters resolve one frame up; at the top, the item is the row.
+        let fact = env.fact(node);
+        for d in env.dependencies.borrow().iter() {
+            if let Dependency::ReadIsBound(..) = d {
+                self.depends(d.clone());
+            }
+        }
+        for o in env.observations.borrow().iter() {
+            if let Observation::TrustedLookup { .. } = o {
+                self.observe(o.clone());
+            }
+        }
+        Some(fact)
     }
 
     /// The fact of a predicate.
@@ -908,7 +1574,16 @@ impl<'a> Env<'a> {
                 .unwrap_or_else(|| Fact::Unknown { reason: text() }),
             Some(N::NullTest(nt)) => {
                 let src = nt.arg.as_deref().map(|a| self.classify(a, true));
+                let is_null = nt.nulltesttype == protobuf::NullTestType::IsNull as i32;
                 match src {
+                    // `org_id IS NULL`: rows of no tenant, shared by all.
+                    Some(Source::Column(c)) if is_null && self.tenant_key == Some(c.as_str()) => {
+                        self.observe(Observation::SharedRows {
+                            column: c,
+                            text: text(),
+                        });
+                        Fact::open(OpenKind::SharedRows, text())
+                    }
                     Some(Source::Column(_)) => Fact::open(OpenKind::Tautology, text()),
                     _ => Fact::open(OpenKind::RoleOnly, text()),
                 }
@@ -954,6 +1629,15 @@ impl<'a> Env<'a> {
             // <>, <, LIKE, …: none of them pins a row to one tenant.
             let ls = self.classify(l, false);
             let rs = self.classify(r, false);
+            if matches!(op.as_str(), "<>" | "!=") && kind == protobuf::AExprKind::AexprOp {
+                if let Some(equal) = self.decide_equal(&ls, &rs) {
+                    return if equal {
+                        Fact::False
+                    } else {
+                        Fact::open(OpenKind::RoleOnly, text())
+                    };
+                }
+            }
             if matches!(ls, Source::Unknown(_)) || matches!(rs, Source::Unknown(_)) {
                 return Fact::Unknown {
                     reason: format!("{}: operator {op} not understood", text()),
@@ -962,7 +1646,25 @@ impl<'a> Env<'a> {
             return Fact::open(OpenKind::Tautology, text());
         }
         if kind == protobuf::AExprKind::AexprIn {
-            return match self.classify(l, false) {
+            let ls = self.classify(l, false);
+            // `auth.role() IN ('service_role', …)`: decided for the analysed role.
+            if let Some(N::List(list)) = &r.node {
+                let decided: Option<Vec<bool>> = list
+                    .items
+                    .iter()
+                    .map(|i| self.decide_equal(&ls, &self.classify(i, false)))
+                    .collect();
+                if let Some(d) = decided {
+                    let member = d.iter().any(|&e| e);
+                    let negated = op == "<>";
+                    return if member != negated {
+                        Fact::open(OpenKind::RoleOnly, text())
+                    } else {
+                        Fact::False
+                    };
+                }
+            }
+            return match ls {
                 Source::Column(_) => Fact::open(OpenKind::Constant, text()),
                 _ => Fact::open(OpenKind::RoleOnly, text()),
             };
@@ -971,17 +1673,46 @@ impl<'a> Env<'a> {
         let rs = if any {
             match &r.node {
                 Some(N::SubLink(sl)) => match sl.subselect.as_ref().and_then(|s| s.node.as_ref()) {
-                    Some(N::SelectStmt(sel)) => match self.subquery_source(sel, &deparse(r)) {
+                    Some(N::SelectStmt(sel)) if self.selects_user_metadata(sel) => {
+                        self.subquery_source(sel, &deparse(r))
+                    }
+                    Some(N::SelectStmt(sel)) => match self.subquery_trust(sel) {
+                        Ok(how) => Source::Trusted { how },
                         // Same as `col IN (SELECT …)` from an unfiltered membership table.
-                        Source::Unknown(why)
+                        Err(Untrusted::Open(why))
                             if matches!(self.classify(l, false), Source::Column(_)) =>
                         {
                             return Fact::open(OpenKind::Membership, format!("{} ({why})", text()))
                         }
-                        other => other,
+                        Err(why) => Source::Unknown(format!("{}: {}", deparse(r), why.reason())),
                     },
                     _ => Source::Unknown(deparse(r)),
                 },
+                // `x = ANY (ARRAY['a', 'b'])`, how `x IN ('a', 'b')` is stored.
+                Some(N::AArrayExpr(arr)) => {
+                    let ls = self.classify(l, false);
+                    let decided: Option<Vec<bool>> = arr
+                        .elements
+                        .iter()
+                        .map(|e| self.decide_equal(&ls, &self.classify(e, false)))
+                        .collect();
+                    if let Some(d) = decided.filter(|d| !d.is_empty()) {
+                        return if d.iter().any(|&e| e) {
+                            Fact::open(OpenKind::RoleOnly, text())
+                        } else {
+                            Fact::False
+                        };
+                    }
+                    if arr
+                        .elements
+                        .iter()
+                        .all(|e| matches!(self.classify(e, false), Source::Const(_)))
+                    {
+                        Source::Const(None)
+                    } else {
+                        Source::Unknown(deparse(r))
+                    }
+                }
                 _ => self.classify(r, false),
             }
         } else {
@@ -996,7 +1727,27 @@ impl<'a> Env<'a> {
         let (col, other) = match (&ls, &rs) {
             (Source::Column(c), o) | (o, Source::Column(c)) => (c.clone(), o.clone()),
             _ => {
-                // Neither side is a column of the row: a role or claim check.
+                // Neither side is a column of the row: a constant or a role or claim check.
+                if let Some(equal) = self.decide_equal(&ls, &rs) {
+                    return if equal {
+                        Fact::open(OpenKind::RoleOnly, text())
+                    } else {
+                        Fact::False
+                    };
+                }
+                // A signed claim compared with a constant (`app_metadata.role = 'admin'`): who
+                // passes depends on what the server grants, which no schema shows.
+                if let (Source::TenantClaim { path }, Source::Const(Some(Literal::Str(v))))
+                | (Source::Const(Some(Literal::Str(v))), Source::TenantClaim { path }) =
+                    (&ls, &rs)
+                {
+                    return Fact::Unknown {
+                        reason: format!(
+                            "{}: every row for callers whose signed claim {path} is '{v}'; whether only trusted callers get it is up to the server",
+                            text()
+                        ),
+                    };
+                }
                 if matches!(ls, Source::Unknown(_)) || matches!(rs, Source::Unknown(_)) {
                     return Fact::Unknown {
                         reason: format!("{}: not understood", text()),
@@ -1032,14 +1783,35 @@ impl<'a> Env<'a> {
             },
             Source::UntrustedClaim => Fact::open(OpenKind::UntrustedClaim, text()),
             Source::Fallback => Fact::open(OpenKind::Fallback, text()),
+            Source::Foreign(why) => Fact::open(OpenKind::Membership, format!("{} ({why})", text())),
             Source::Column(c2) if c2 == col => Fact::open(OpenKind::Tautology, text()),
             Source::Column(_) => Fact::open(OpenKind::Tautology, text()),
-            Source::Const => Fact::open(OpenKind::Constant, text()),
-            Source::RoleClaim => Fact::open(OpenKind::RoleOnly, text()),
+            Source::Const(_) => Fact::open(OpenKind::Constant, text()),
+            Source::RoleClaim(_) => Fact::open(OpenKind::RoleOnly, text()),
             Source::Unknown(why) => Fact::Unknown { reason: why },
             other => Fact::Unknown {
                 reason: format!("{}: compares {col} with {other:?}", text()),
             },
+        }
+    }
+
+    /// Whether two values are equal, when that is known without a row: two plain literals of
+    /// one kind, or the caller's role (signed, and the role PostgREST switched to) and a name.
+    fn decide_equal(&self, a: &Source, b: &Source) -> Option<bool> {
+        match (a, b) {
+            (Source::Const(Some(x)), Source::Const(Some(y))) => match (x, y) {
+                (Literal::Int(x), Literal::Int(y)) => Some(x == y),
+                (Literal::Str(x), Literal::Str(y)) => Some(x == y),
+                (Literal::Bool(x), Literal::Bool(y)) => Some(x == y),
+                _ => None,
+            },
+            (Source::RoleClaim(true), Source::Const(Some(Literal::Str(r))))
+            | (Source::Const(Some(Literal::Str(r))), Source::RoleClaim(true))
+                if !self.role.is_empty() =>
+            {
+                Some(r == self.role)
+            }
+            _ => None,
         }
     }
 
@@ -1062,12 +1834,12 @@ impl<'a> Env<'a> {
                 }
                 let rs = match self.subquery_trust(sel) {
                     Ok(how) => Source::Trusted { how },
+                    Err(Untrusted::Open(why)) if matches!(ls, Source::Column(_)) => {
+                        return Fact::open(OpenKind::Membership, format!("{text} ({why})"))
+                    }
                     Err(why) => {
-                        return match ls {
-                            Source::Column(_) => {
-                                Fact::open(OpenKind::Membership, format!("{text} ({why})"))
-                            }
-                            _ => Fact::Unknown { reason: why },
+                        return Fact::Unknown {
+                            reason: format!("{text}: {}", why.reason()),
                         }
                     }
                 };
@@ -1088,74 +1860,65 @@ impl<'a> Env<'a> {
         }
     }
 
-    /// EXISTS (SELECT … FROM t WHERE …): bound when it is tied to the checked row (an inner
-    /// column equals one of the row's columns) AND trusted (filtered by the current user or a
-    /// claim, or reading a table whose own RLS keeps it to the caller's tenant).
+    /// EXISTS (SELECT … FROM t WHERE …): bound when its join graph ties the checked row to the
+    /// caller (the row's parent is one of the caller's, through any chain of joins).
     fn exists_fact(&self, sel: &SelectStmt, text: &str) -> Fact {
-        let inner = range_vars(sel);
-        let inner_cols = |fields: &[String]| -> bool {
-            match fields {
-                [q, _] => inner.iter().any(|(_, alias)| alias == q),
-                [c] => inner.iter().any(|(t, _)| {
-                    self.snapshot
-                        .relation(t)
-                        .is_some_and(|r| r.column(c).is_some())
-                }),
-                _ => false,
-            }
-        };
-        let mut tied = false;
-        if let Some(w) = sel.where_clause.as_deref() {
-            for c in conjuncts(w) {
-                let Some(N::AExpr(ae)) = &c.node else {
-                    continue;
-                };
-                if strings(&ae.name).join("") != "=" {
-                    continue;
-                }
-                let side = |n: Option<&Node>| -> Option<(bool, bool)> {
-                    let Some(N::ColumnRef(cr)) = n.and_then(|n| n.node.as_ref()) else {
-                        return None;
-                    };
-                    let mut f = strings(&cr.fields);
-                    // A helper's parameter stands for the caller's expression (often the row's
-                    // column): `m.org_id = o` inside is_member(org_id).
-                    if let [name] = f.as_slice() {
-                        if let Some(Node {
-                            node: Some(N::ColumnRef(outer)),
-                        }) = self.param(name)
-                        {
-                            f = strings(&outer.fields);
-                            return Some((self.has_column(f.last()?), false));
-                        }
-                    }
-                    let outer = match f.as_slice() {
-                        [q, c] => self.is_table_name(q) && self.has_column(c),
-                        [c] => !inner_cols(&f) && self.has_column(c),
-                        _ => false,
-                    };
-                    Some((outer, inner_cols(&f)))
-                };
-                if let (Some(a), Some(b)) = (side(ae.lexpr.as_deref()), side(ae.rexpr.as_deref())) {
-                    if (a.0 && b.1) || (a.1 && b.0) {
-                        tied = true;
-                    }
-                }
-            }
+        let scope = Scope::of(sel);
+        let g = self.join_graph(&scope);
+        if g.connected(g.row(), g.caller()) {
+            self.observe_lookups(&scope, &g, &g.links);
+            let via = (0..scope.items.len())
+                .find(|&i| g.connected(i, g.caller()))
+                .unwrap_or(0);
+            return Fact::Bound {
+                how: format!("row's parent in {}", g.how(&scope, via)),
+            };
         }
-        match (tied, self.subquery_trust(sel)) {
-            (true, Ok(how)) => Fact::Bound {
-                how: format!("row's parent in {how}"),
-            },
-            (true, Err(why)) => Fact::open(OpenKind::Membership, format!("{text} ({why})")),
-            (false, Ok(_)) => Fact::open(
+        if let Some(why) = &g.unknown {
+            return Fact::Unknown {
+                reason: format!("{text}: {why}"),
+            };
+        }
+        let tied = (0..scope.items.len()).any(|i| g.connected(i, g.row()));
+        let callers: Vec<usize> = (0..scope.items.len())
+            .filter(|&i| g.connected(i, g.caller()))
+            .collect();
+        let first = scope
+            .items
+            .first()
+            .map(|i| i.name().to_string())
+            .unwrap_or_default();
+        if tied || callers.is_empty() {
+            return Fact::open(
                 OpenKind::Membership,
                 format!(
-                    "{text} (does not refer to the row: any caller who passes it sees every row)"
+                    "{text} (membership subquery on {first} is not filtered by the current user)"
                 ),
-            ),
-            (false, Err(why)) => Fact::open(OpenKind::Membership, format!("{text} ({why})")),
+            );
         }
+        // Not about the row: true for every row, for some callers. Fine when those callers are
+        // platform admins: listed in a table that holds no tenant rows and no API role writes.
+        if let Some(admin) = self.admin_table {
+            let tables: Vec<&QualifiedName> = callers
+                .iter()
+                .filter_map(|&i| match &scope.items[i] {
+                    Item::Table { name, .. } => Some(name),
+                    Item::Func { .. } => None,
+                })
+                .collect();
+            if !tables.is_empty() && tables.iter().all(|t| admin(t)) {
+                return Fact::Bound {
+                    how: format!(
+                        "the caller is a platform admin (listed in {}, which no API role can write)",
+                        tables[0]
+                    ),
+                };
+            }
+        }
+        Fact::open(
+            OpenKind::Membership,
+            format!("{text} (does not refer to the row: any caller who passes it sees every row)"),
+        )
     }
 
     /// A boolean helper: inline its SQL body with the arguments bound.
@@ -1231,5 +1994,59 @@ pub fn pins_caller(snapshot: &Snapshot, sql: &str) -> bool {
             (is_col(l) && is_caller(r)) || (is_col(r) && is_caller(l))
         }
         _ => false,
+    })
+}
+
+/// A guard at the top of a PL/pgSQL function (`IF NOT is_member(_org, auth.uid()) THEN RAISE
+/// EXCEPTION …`) that lets the call go on only when one of the function's arguments is tied to
+/// the caller (a tenant the caller belongs to, the caller's own id, the tenant claim): its text.
+/// The arguments stand in for the "row" of a policy; the condition under which the body goes
+/// on (the guard's negation) is analysed as a policy on them would be.
+pub fn caller_guard(
+    snapshot: &Snapshot,
+    func: &Function,
+    table_is_bound: &dyn Fn(&QualifiedName) -> bool,
+) -> Option<String> {
+    let guards = crate::plpgsql::raise_guards(func);
+    if guards.is_empty() {
+        return None;
+    }
+    let columns = func
+        .identity_arguments
+        .split(',')
+        .filter_map(|decl| {
+            let words: Vec<&str> = decl.split_whitespace().collect();
+            let name = match words.as_slice() {
+                [mode, name, _, ..] if matches!(*mode, "IN" | "INOUT" | "VARIADIC") => *name,
+                [name, _, ..] => *name,
+                _ => return None,
+            };
+            Some(tenantguard_catalog::Column {
+                name: name.trim_matches('"').to_string(),
+                type_name: String::new(),
+                not_null: false,
+                has_default: false,
+                position: 0,
+            })
+        })
+        .collect();
+    let args = Relation {
+        name: format!("{} arguments", func.name),
+        columns,
+        ..Relation::default()
+    };
+    let env = Env::new(snapshot, &args, None, &[], table_is_bound);
+    guards.into_iter().find(|g| {
+        let Ok(cond) = parse_expr(g) else {
+            return false;
+        };
+        // The body goes on when the guard is false: NOT c → c.
+        let goes_on = match &cond.node {
+            Some(N::BoolExpr(b)) if b.boolop == protobuf::BoolExprType::NotExpr as i32 => {
+                b.args.first().cloned()
+            }
+            _ => None,
+        };
+        goes_on.is_some_and(|c| matches!(env.fact(&c), Fact::Bound { .. }))
     })
 }

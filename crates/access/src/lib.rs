@@ -4,9 +4,11 @@
 
 pub mod expr;
 pub mod model;
+pub mod plpgsql;
 
 pub use expr::{
-    deparse, parse_expr, parse_select, pins_caller, tables_read, Fact, Observation, OpenKind,
+    caller_guard, deparse, parse_expr, parse_select, pins_caller, tables_read, Fact, Observation,
+    OpenKind,
 };
 pub use model::{
     analysed_roles, owner_bypasses, AccessConfig, AccessModel, Cell, Command, PolicyAnalysis,

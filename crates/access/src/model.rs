@@ -306,7 +306,15 @@ impl<'a> Builder<'a> {
         let bound = match self.snapshot.relation(table) {
             Some(rel) if rel.rls_enabled && !self.roles.bypasses_rls(role) => {
                 let (fact, _, _) = self.combine(rel, role, Command::Select, false);
+                // Shared rows (no tenant) are readable by every tenant by design.
                 fact.is_bound()
+                    || matches!(
+                        fact,
+                        Fact::Open {
+                            kind: OpenKind::SharedRows,
+                            ..
+                        }
+                    )
             }
             _ => false,
         };
@@ -314,7 +322,14 @@ impl<'a> Builder<'a> {
         bound
     }
 
-    fn env<'e>(&'e self, rel: &'e Relation, bound: &'e dyn Fn(&QualifiedName) -> bool) -> Env<'e> {
+    fn env<'e>(
+        &'e self,
+        rel: &'e Relation,
+        role: &'e str,
+        bound: &'e dyn Fn(&QualifiedName) -> bool,
+        admin: &'e dyn Fn(&QualifiedName) -> bool,
+        key_of: &'e dyn Fn(&QualifiedName) -> Option<&'e str>,
+    ) -> Env<'e> {
         Env::new(
             self.snapshot,
             rel,
@@ -322,6 +337,44 @@ impl<'a> Builder<'a> {
             &self.config.trusted_settings,
             bound,
         )
+        .with_role(role)
+        .with_admin_tables(admin)
+        .with_tenant_keys(key_of)
+    }
+
+    /// A platform-admin lookup table: it holds no tenant rows, and no API role can add or
+    /// change its rows (no INSERT/UPDATE privilege, or RLS with no permissive policy for it).
+    /// Whoever is listed there was put there by the operator.
+    fn is_admin_table(&self, table: &QualifiedName) -> bool {
+        let Some(rel) = self.snapshot.relation(table) else {
+            return false;
+        };
+        if !matches!(
+            self.model.tenancy(table),
+            Some(Tenancy::Global { .. }) | None
+        ) || rel.view_definition.is_some()
+        {
+            return false;
+        }
+        let roles = analysed_roles(self.snapshot, self.config);
+        !roles.iter().any(|role| {
+            let eff = self.effective_roles(role);
+            self.roles.bypasses_rls(role)
+                || ["INSERT", "UPDATE"].iter().any(|privilege| {
+                    self.roles.has_privilege(rel, role, privilege)
+                        && (!rel.rls_enabled
+                            || rel.policies.iter().any(|p| {
+                                p.permissive
+                                    && applies_to(p, &eff)
+                                    && matches!(
+                                        p.command,
+                                        PolicyCommand::All
+                                            | PolicyCommand::Insert
+                                            | PolicyCommand::Update
+                                    )
+                            }))
+                })
+        })
     }
 
     fn effective_roles(&self, role: &str) -> std::rc::Rc<HashSet<String>> {
@@ -365,6 +418,7 @@ impl<'a> Builder<'a> {
     /// from another table when every question the analysis asked gets the same answer here.
     fn compute_policy_facts(&self, rel: &Relation, role: &str, p: &Policy) -> PolicyFacts {
         let bound = |t: &QualifiedName| self.select_is_bound(t, role);
+        let role_name = role;
         let key: SharedKey = (
             p.using.clone(),
             p.with_check.clone(),
@@ -373,7 +427,7 @@ impl<'a> Builder<'a> {
             self.key_of(&rel.qualified_name()).map(str::to_string),
         );
         if !self.share {
-            return self.analyse_policy(rel, p, &bound).1;
+            return self.analyse_policy(rel, role_name, p, &bound).1;
         }
         let known = self.shared_facts.borrow().get(&key).map_or(0, Vec::len);
         for i in 0..known {
@@ -384,7 +438,7 @@ impl<'a> Builder<'a> {
                 return self.shared_facts.borrow()[&key][i].1.clone();
             }
         }
-        let (deps, facts) = self.analyse_policy(rel, p, &bound);
+        let (deps, facts) = self.analyse_policy(rel, role_name, p, &bound);
         // A few variants per policy (tables with and without a column it names); past that
         // the tables differ too much for sharing to pay.
         if known < MAX_SHARED_VARIANTS {
@@ -401,10 +455,13 @@ impl<'a> Builder<'a> {
     fn analyse_policy(
         &self,
         rel: &Relation,
+        role: &str,
         p: &Policy,
         bound: &dyn Fn(&QualifiedName) -> bool,
     ) -> (Vec<Dependency>, PolicyFacts) {
-        let env = self.env(rel, bound);
+        let admin = |t: &QualifiedName| self.is_admin_table(t);
+        let key_of = |t: &QualifiedName| self.key_of(t);
+        let env = self.env(rel, role, bound, &admin, &key_of);
         // A policy without USING admits no existing row (PostgreSQL leaves it out of the OR).
         let using = p
             .using
@@ -506,6 +563,26 @@ impl<'a> Builder<'a> {
                     }
                 }
                 Fact::False => {}
+                // Reading rows of no tenant (shared templates) is how they are meant to be used.
+                Fact::Open {
+                    kind: OpenKind::SharedRows,
+                    witness,
+                } if cmd == Command::Select => {
+                    bound_reasons.push(format!("the caller's rows and shared rows ({witness})"))
+                }
+                // A new row of the tenant root is a new tenant (sign-up): no other tenant's
+                // row is read or written (the root's key is unique: foreign keys point at it).
+                Fact::Open { witness, .. }
+                    if cmd == Command::Insert
+                        && matches!(
+                            self.model.tenancy(&rel.qualified_name()),
+                            Some(Tenancy::Root)
+                        ) =>
+                {
+                    bound_reasons.push(format!(
+                        "a new row of the tenant root is a new tenant ({witness})"
+                    ))
+                }
                 Fact::Open { kind, witness } => {
                     return Verdict::Open {
                         kind,

@@ -155,6 +155,16 @@ SELECT w.i, pg_get_expr(CASE WHEN w.which = 1 THEN p.polqual ELSE p.polwithcheck
 FROM unnest($1::oid[], $2::int4[], $3::int4[]) w(policy, which, i)
 JOIN pg_policy p ON p.oid = w.policy";
 
+// User triggers; tgtype bits: 1 row, 2 before, 4 insert, 8 delete, 16 update, 32 truncate.
+const TRIGGERS: &str = "
+SELECT t.tgrelid, t.tgname::text, pn.nspname::text, p.proname::text, t.tgtype::int4,
+       t.tgenabled <> 'D'
+FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_namespace pn ON pn.oid = p.pronamespace
+WHERE NOT t.tgisinternal AND t.tgrelid IN (
+    SELECT c.oid FROM pg_class c
+    WHERE c.relnamespace IN (SELECT oid FROM pg_namespace WHERE nspname = ANY($1)))
+ORDER BY t.tgrelid, t.tgname";
+
 const ROLES: &str = "
 SELECT r.rolname::text, r.rolcanlogin, r.rolsuper, r.rolbypassrls, r.rolinherit,
        ARRAY(SELECT g.rolname::text FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
@@ -307,6 +317,7 @@ async fn load_in_transaction(
         indexes,
         roles,
         functions,
+        triggers,
     ) = tokio::join!(
         // The policies are polled first: the costliest query, on the second connection.
         decoded(other, "policies", POLICIES, p, |r| RawPolicy {
@@ -354,6 +365,7 @@ async fn load_in_transaction(
                 indexes: vec![],
                 policies: vec![],
                 grants: crate::acl::table_grants(r.get(14), r.get::<_, &str>(4)),
+                triggers: vec![],
                 comment: r.get(15),
             })
         }),
@@ -438,6 +450,30 @@ async fn load_in_transaction(
             from_extension: r.get(12),
             comment: r.get(13),
         }),
+        decoded(client, "triggers", TRIGGERS, p, |r| {
+            let bits: i32 = r.get(4);
+            let events = [
+                (4, "insert"),
+                (16, "update"),
+                (8, "delete"),
+                (32, "truncate"),
+            ]
+            .into_iter()
+            .filter(|(b, _)| bits & b != 0)
+            .map(|(_, e)| e.to_string())
+            .collect();
+            (
+                r.get::<_, u32>(0),
+                Trigger {
+                    name: r.get(1),
+                    function: QualifiedName::new(r.get::<_, String>(2), r.get::<_, String>(3)),
+                    before: bits & 2 != 0,
+                    for_each_row: bits & 1 != 0,
+                    events,
+                    enabled: r.get(5),
+                },
+            )
+        }),
     );
     fn ok<T>(r: Result<T>, errors: &mut Vec<anyhow::Error>) -> Option<T> {
         r.map_err(|e| errors.push(e)).ok()
@@ -453,6 +489,7 @@ async fn load_in_transaction(
         ok(indexes, &mut errors),
         ok(roles, &mut errors),
         ok(functions, &mut errors),
+        ok(triggers, &mut errors),
     );
     let (
         Some(policies),
@@ -464,6 +501,7 @@ async fn load_in_transaction(
         Some(indexes),
         Some(roles),
         Some(functions),
+        Some(triggers),
     ) = parts
     else {
         let aborted = |e: &anyhow::Error| {
@@ -519,6 +557,11 @@ async fn load_in_transaction(
             check: c.check,
             foreign_key,
         });
+    }
+    for (rel, t) in triggers {
+        if let Some(&i) = by_oid.get(&rel) {
+            rels[i].triggers.push(t);
+        }
     }
     for ix in indexes {
         if let Some(&i) = by_oid.get(&ix.rel) {

@@ -285,6 +285,9 @@ pub struct Relation {
     pub indexes: Vec<Index>,
     pub policies: Vec<Policy>,
     pub grants: Vec<Grant>,
+    /// User triggers (not the internal ones behind foreign keys).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub triggers: Vec<Trigger>,
     /// `COMMENT ON` the relation (carries `tenantguard:ignore` suppressions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
@@ -310,6 +313,22 @@ impl Relation {
             .iter()
             .find(|c| c.kind == ConstraintKind::PrimaryKey)
     }
+}
+
+/// A trigger on a relation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Trigger {
+    pub name: String,
+    /// The trigger function (triggers' functions take no arguments).
+    pub function: QualifiedName,
+    /// BEFORE (it can change or refuse the row), else AFTER or INSTEAD OF.
+    pub before: bool,
+    /// FOR EACH ROW, else FOR EACH STATEMENT.
+    pub for_each_row: bool,
+    /// `insert`, `update`, `delete`, `truncate`.
+    pub events: Vec<String>,
+    /// Not disabled (`ALTER TABLE … DISABLE TRIGGER`).
+    pub enabled: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -108,6 +108,15 @@ static RULES: &[Rule] = &[
         check: rls::security_definer_exposed::check,
     },
     Rule {
+        id: "tenant-pointer-writable",
+        severity: Severity::Critical,
+        category: Category::Isolation,
+        summary: "The tenant pointer or membership the policies trust can be written by the caller",
+        needs_data: false,
+        doc: doc!("tenant-pointer-writable"),
+        check: rls::tenant_pointer_writable::check,
+    },
+    Rule {
         id: "policy-pins-other-column",
         severity: Severity::High,
         category: Category::Isolation,

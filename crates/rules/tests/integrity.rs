@@ -234,6 +234,33 @@ async fn tenant_key_nullable() {
     assert_eq!(findings.len(), 1, "{findings:#?}");
 }
 
+/// Rows with a NULL tenant that the policies read as shared (`org_id IS NULL OR …`: templates,
+/// a library every tenant sees) are the design, not a defect: neither the nullable key nor
+/// the NULL rows are reported. The same rows without such a policy are.
+#[tokio::test]
+async fn shared_null_tenant_rows_are_not_defects() {
+    let url = database(
+        "CREATE TABLE templates (id int, org_id uuid REFERENCES organizations ON DELETE CASCADE);
+         CREATE INDEX ON templates (org_id);
+         ALTER TABLE templates ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY read ON templates FOR SELECT
+           USING (org_id IS NULL OR org_id = current_setting('app.org_id')::uuid);
+         INSERT INTO templates VALUES (1, NULL), (2, $A);
+         CREATE TABLE stray (id int, org_id uuid REFERENCES organizations ON DELETE CASCADE);
+         CREATE INDEX ON stray (org_id);
+         ALTER TABLE stray ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY read ON stray FOR SELECT USING (org_id = current_setting('app.org_id')::uuid);
+         INSERT INTO stray VALUES (1, NULL), (2, $A);",
+    )
+    .await;
+    let findings = audit(&url).await;
+    assert_eq!(
+        tables(&of_rule(&findings, "tenant-key-nullable")),
+        ["stray"]
+    );
+    assert_eq!(tables(&of_rule(&findings, "null-tenant-rows")), ["stray"]);
+}
+
 #[tokio::test]
 async fn missing_tenant_fk() {
     let url = database(

@@ -793,8 +793,9 @@ async fn policy_pins_other_column() {
 #[tokio::test]
 async fn policy_unverifiable() {
     let db = database(&format!(
-        "CREATE FUNCTION current_org() RETURNS uuid LANGUAGE plpgsql STABLE
-           AS $fn$ BEGIN RETURN (auth.jwt() ->> 'organization_id')::uuid; END $fn$;
+        "-- A PL/pgSQL helper with more than one statement is not inlined.
+         CREATE FUNCTION current_org() RETURNS uuid LANGUAGE plpgsql STABLE
+           AS $fn$ DECLARE o uuid; BEGIN o := (auth.jwt() ->> 'organization_id')::uuid; RETURN o; END $fn$;
          {}{}{}",
         tenant_table(
             "guc",
@@ -1298,6 +1299,184 @@ async fn security_definer_exposed_plpgsql_returning_rows() {
     );
     assert_eq!(f.evidence["tables"], json!(["public.projects"]));
     assert_eq!(f.evidence["callers"], json!(["anon", "authenticated"]));
+}
+
+/// A SECURITY DEFINER function that raises unless the caller is a member of the tenant it was
+/// given checks first: not exposed. A guard that only asks for a signed-in caller, or that
+/// merely warns, checks nothing.
+#[tokio::test]
+async fn security_definer_exposed_guarded_by_membership() {
+    let db = database(&format!(
+        "{}
+         CREATE TABLE org_members (org_id uuid NOT NULL REFERENCES organizations, user_id uuid NOT NULL);
+         INSERT INTO org_members VALUES ($A, $ALICE), ($B, $BOB);
+         CREATE FUNCTION is_member(_org uuid, _uid uuid) RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER
+           AS $fn$ SELECT EXISTS (SELECT 1 FROM org_members WHERE org_id = _org AND user_id = _uid) $fn$;
+         CREATE FUNCTION purge_org(_org uuid) RETURNS void LANGUAGE plpgsql SECURITY DEFINER
+           AS $fn$ BEGIN
+                IF NOT is_member(_org, auth.uid()) THEN RAISE EXCEPTION 'forbidden'; END IF;
+                DELETE FROM projects WHERE org_id = _org;
+              END $fn$;
+         CREATE FUNCTION purge_signed_in(_org uuid) RETURNS void LANGUAGE plpgsql SECURITY DEFINER
+           AS $fn$ BEGIN
+                IF auth.uid() IS NULL THEN RAISE EXCEPTION 'sign in'; END IF;
+                DELETE FROM projects WHERE org_id = _org;
+              END $fn$;
+         CREATE FUNCTION purge_warned(_org uuid) RETURNS void LANGUAGE plpgsql SECURITY DEFINER
+           AS $fn$ BEGIN
+                IF NOT is_member(_org, auth.uid()) THEN RAISE WARNING 'not a member'; END IF;
+                DELETE FROM projects WHERE org_id = _org;
+              END $fn$;",
+        isolated_table("projects"),
+    ))
+    .await;
+    // Ground truth: Alice cannot purge B through the guarded function, can through the others.
+    let e = exec_as(&db, &alice(), "SELECT purge_org($B)")
+        .await
+        .unwrap_err();
+    assert!(e.contains("forbidden"), "{e}");
+    for f in ["purge_signed_in", "purge_warned"] {
+        exec_as(&db, &alice(), &format!("SELECT {f}($B)"))
+            .await
+            .unwrap();
+    }
+    let findings = audit(&db).await;
+    assert_eq!(
+        objects_of(&findings, "security-definer-exposed"),
+        [
+            "function:public.purge_signed_in",
+            "function:public.purge_warned"
+        ]
+    );
+}
+
+/// The lookup the policies trust (a profile's org_id, a members row) is writable by the caller:
+/// a user repoints their own profile, or inserts themselves into another tenant's members.
+/// Pinned lookups (column grants, a WITH CHECK on the column, a guard trigger, an invitation
+/// check) are not reported.
+#[tokio::test]
+async fn tenant_pointer_writable() {
+    let db = database(&format!(
+        "CREATE TABLE profiles (id uuid PRIMARY KEY, org_id uuid REFERENCES organizations, full_name text);
+         ALTER TABLE profiles ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY read_own ON profiles FOR SELECT TO authenticated USING (id = auth.uid());
+         CREATE POLICY edit_own ON profiles FOR UPDATE TO authenticated USING (id = auth.uid());
+         INSERT INTO profiles VALUES ($ALICE, $A, 'Alice'), ($BOB, $B, 'Bob');
+         CREATE FUNCTION my_org(_uid uuid) RETURNS uuid LANGUAGE sql STABLE AS
+           $fn$ SELECT org_id FROM profiles WHERE id = _uid $fn$;
+         {}
+         -- Pinned: only the name is writable.
+         CREATE TABLE pinned_profiles (id uuid PRIMARY KEY, org_id uuid REFERENCES organizations, full_name text);
+         ALTER TABLE pinned_profiles ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY read_own ON pinned_profiles FOR SELECT TO authenticated USING (id = auth.uid());
+         CREATE POLICY edit_own ON pinned_profiles FOR UPDATE TO authenticated USING (id = auth.uid());
+         REVOKE UPDATE ON pinned_profiles FROM authenticated, anon;
+         GRANT UPDATE (full_name) ON pinned_profiles TO authenticated;
+         INSERT INTO pinned_profiles VALUES ($ALICE, $A, 'Alice'), ($BOB, $B, 'Bob');
+         {}
+         -- Guarded by a trigger that refuses a new org_id.
+         CREATE TABLE guarded_profiles (id uuid PRIMARY KEY, org_id uuid REFERENCES organizations);
+         ALTER TABLE guarded_profiles ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY read_own ON guarded_profiles FOR SELECT TO authenticated USING (id = auth.uid());
+         CREATE POLICY edit_own ON guarded_profiles FOR UPDATE TO authenticated USING (id = auth.uid());
+         CREATE FUNCTION keep_org() RETURNS trigger LANGUAGE plpgsql AS
+           $fn$ BEGIN IF NEW.org_id IS DISTINCT FROM OLD.org_id THEN RAISE EXCEPTION 'org_id is fixed'; END IF; RETURN NEW; END $fn$;
+         CREATE TRIGGER keep_org BEFORE UPDATE ON guarded_profiles FOR EACH ROW EXECUTE FUNCTION keep_org();
+         INSERT INTO guarded_profiles VALUES ($ALICE, $A), ($BOB, $B);
+         {}
+         -- Members: joining needs nothing but being yourself (leak), or an admin of the tenant.
+         CREATE TABLE members (org_id uuid NOT NULL REFERENCES organizations, user_id uuid NOT NULL,
+                               role text NOT NULL DEFAULT 'member', PRIMARY KEY (org_id, user_id));
+         ALTER TABLE members ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY read_own ON members FOR SELECT TO authenticated USING (user_id = auth.uid());
+         CREATE POLICY join_any ON members FOR INSERT TO authenticated WITH CHECK (user_id = auth.uid());
+         INSERT INTO members VALUES ($A, $ALICE), ($B, $BOB);
+         {}
+         CREATE TABLE admin_members (org_id uuid NOT NULL REFERENCES organizations, user_id uuid NOT NULL,
+                                     PRIMARY KEY (org_id, user_id));
+         ALTER TABLE admin_members ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY read_own ON admin_members FOR SELECT TO authenticated USING (user_id = auth.uid());
+         CREATE POLICY invite ON admin_members FOR INSERT TO authenticated
+           WITH CHECK (org_id IN (SELECT a.org_id FROM admin_members a WHERE a.user_id = auth.uid()));
+         INSERT INTO admin_members VALUES ($A, $ALICE), ($B, $BOB);
+         {}",
+        tenant_table("notes", &[("tenant", "FOR ALL TO authenticated USING (org_id = my_org(auth.uid()))")]),
+        tenant_table("pinned_notes", &[("tenant", "FOR ALL TO authenticated USING (org_id = (SELECT p.org_id FROM pinned_profiles p WHERE p.id = auth.uid()))")]),
+        tenant_table("guarded_notes", &[("tenant", "FOR ALL TO authenticated USING (org_id = (SELECT p.org_id FROM guarded_profiles p WHERE p.id = auth.uid()))")]),
+        tenant_table("tasks", &[("tenant", "FOR ALL TO authenticated USING (EXISTS (SELECT 1 FROM members m WHERE m.org_id = tasks.org_id AND m.user_id = auth.uid()))")]),
+        tenant_table("admin_tasks", &[("tenant", "FOR ALL TO authenticated USING (EXISTS (SELECT 1 FROM admin_members m WHERE m.org_id = admin_tasks.org_id AND m.user_id = auth.uid()))")]),
+    ))
+    .await;
+    // Ground truth: Alice repoints her profile to B and reads B's note; joins B's members and
+    // reads B's task. The pinned, guarded and invitation-only lookups refuse her.
+    let after = |setup: &'static str| Caller { setup, ..alice() };
+    let repointed = after("UPDATE profiles SET org_id = $B WHERE id = $ALICE;");
+    assert_eq!(
+        count_as(
+            &db,
+            &repointed,
+            "SELECT count(*) FROM notes WHERE org_id = $B"
+        )
+        .await,
+        1
+    );
+    let joined = after("INSERT INTO members VALUES ($B, $ALICE);");
+    assert_eq!(
+        count_as(&db, &joined, "SELECT count(*) FROM tasks WHERE org_id = $B").await,
+        1
+    );
+    assert_eq!(visible(&db, &alice(), "notes").await, 1);
+    let e = exec_as(
+        &db,
+        &alice(),
+        "UPDATE pinned_profiles SET org_id = $B WHERE id = $ALICE",
+    )
+    .await
+    .unwrap_err();
+    assert!(e.contains("permission denied"), "{e}");
+    let e = exec_as(
+        &db,
+        &alice(),
+        "UPDATE guarded_profiles SET org_id = $B WHERE id = $ALICE",
+    )
+    .await
+    .unwrap_err();
+    assert!(e.contains("org_id is fixed"), "{e}");
+    let e = exec_as(
+        &db,
+        &alice(),
+        "INSERT INTO admin_members VALUES ($B, $ALICE)",
+    )
+    .await
+    .unwrap_err();
+    assert!(e.contains("row-level security"), "{e}");
+
+    let findings = audit(&db).await;
+    assert_eq!(
+        objects_of(&findings, "tenant-pointer-writable"),
+        ["table:public.members", "table:public.profiles"]
+    );
+    let f = finding(
+        &findings,
+        "tenant-pointer-writable",
+        "table:public.profiles",
+    );
+    assert_eq!(f.severity, Severity::Critical);
+    assert_eq!(
+        f.evidence["lookup"],
+        json!({"table": "public.profiles", "user_column": "id", "tenant_column": "org_id"})
+    );
+    assert_eq!(
+        f.evidence["paths"],
+        json!([{"role": "authenticated", "command": "update", "via": "policy \"edit_own\""}])
+    );
+    assert_eq!(f.evidence["opens"], json!(["public.notes"]));
+    let f = finding(&findings, "tenant-pointer-writable", "table:public.members");
+    assert_eq!(
+        f.evidence["paths"],
+        json!([{"role": "authenticated", "command": "insert", "via": "policy \"join_any\""}])
+    );
+    assert_eq!(f.evidence["opens"], json!(["public.tasks"]));
 }
 
 #[tokio::test]

@@ -53,6 +53,19 @@ pub(crate) fn tenant_tables<'a>(ctx: &'a Context) -> Vec<TenantTable<'a>> {
         .collect()
 }
 
+/// Whether the table's policies treat rows with a NULL tenant key as shared (`org_id IS NULL OR
+/// …` in a SELECT policy: templates every tenant reads). NULL is then part of the design, not
+/// a defect; tenants writing such rows is judged by the RLS rules (a WITH CHECK or UPDATE that
+/// admits them is open).
+pub(crate) fn shares_null_rows(ctx: &Context, table: &QualifiedName, column: &str) -> bool {
+    ctx.access.policies.iter().any(|p| {
+        &p.table == table
+            && p.observations.iter().any(|o| {
+                matches!(o, tenantguard_access::Observation::SharedRows { column: c, .. } if c == column)
+            })
+    })
+}
+
 /// Scan results of one kind, with their table.
 pub(crate) fn scan_results<'a>(ctx: &'a Context) -> impl Iterator<Item = &'a ScanResult> {
     ctx.scans.into_iter().flat_map(|s| s.results.iter())

@@ -1,13 +1,16 @@
 use serde_json::json;
 use tenantguard_catalog::quote_ident;
 
-use super::{scan_results, tenant_key_counts};
+use super::{scan_results, shares_null_rows, tenant_key_counts};
 use crate::{Context, Finding, ObjectRef, Rule};
 
 pub fn check(rule: &Rule, ctx: &Context) -> Vec<Finding> {
     scan_results(ctx)
         .filter_map(|r| {
             let (column, nulls, ..) = tenant_key_counts(r)?;
+            if shares_null_rows(ctx, &r.task.table, column) {
+                return None;
+            }
             (nulls > 0).then(|| {
                 let t = r.task.table.sql();
                 let c = quote_ident(column);

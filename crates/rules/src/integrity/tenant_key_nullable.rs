@@ -1,13 +1,14 @@
 use serde_json::json;
 use tenantguard_catalog::quote_ident;
 
-use super::{object_name, tenant_tables};
+use super::{object_name, shares_null_rows, tenant_tables};
 use crate::{Context, Finding, ObjectRef, Rule};
 
 pub fn check(rule: &Rule, ctx: &Context) -> Vec<Finding> {
     tenant_tables(ctx)
         .into_iter()
         .filter(|t| t.rel.column(t.column).is_some_and(|c| !c.not_null))
+        .filter(|t| !shares_null_rows(ctx, t.name, t.column))
         .map(|t| {
             let tbl = t.name.sql();
             let c = quote_ident(t.column);

@@ -18,6 +18,7 @@ pub mod rls_disabled;
 pub mod rls_no_policy;
 pub mod rls_not_forced;
 pub mod security_definer_exposed;
+pub mod tenant_pointer_writable;
 pub mod untrusted_tenant_claim;
 pub mod view_bypasses_rls;
 pub mod with_check_not_tenant_bound;

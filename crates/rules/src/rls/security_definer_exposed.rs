@@ -1,5 +1,7 @@
 use serde_json::json;
-use tenantguard_access::{owner_bypasses, parse_select, pins_caller, tables_read, Roles};
+use tenantguard_access::{
+    caller_guard, owner_bypasses, parse_select, pins_caller, tables_read, Roles,
+};
 use tenantguard_catalog::{quote_ident, Function, QualifiedName, PLATFORM_SCHEMAS};
 
 use super::tenanted;
@@ -75,6 +77,25 @@ fn tables_of(sql: &str) -> Vec<QualifiedName> {
     out
 }
 
+/// Whether a statement (or PL/pgSQL expression) of a body writes nothing.
+fn read_only(sql: &str) -> bool {
+    if tenantguard_access::parse_expr(sql).is_ok() {
+        return true;
+    }
+    let Ok(parsed) = pg_query::parse(sql, pg_query::ParserOptions::DEFAULT) else {
+        return false;
+    };
+    !parsed.protobuf.nodes().iter().any(|(n, ..)| {
+        matches!(
+            n,
+            pg_query::NodeRef::InsertStmt(_)
+                | pg_query::NodeRef::UpdateStmt(_)
+                | pg_query::NodeRef::DeleteStmt(_)
+                | pg_query::NodeRef::MergeStmt(_)
+        )
+    })
+}
+
 /// API roles that may execute `f` (directly, through PUBLIC, or a granted role).
 pub(crate) fn api_executors(ctx: &Context, f: &Function) -> Vec<String> {
     let roles = Roles::new(ctx.snapshot);
@@ -127,6 +148,16 @@ pub fn check(rule: &Rule, ctx: &Context) -> Vec<Finding> {
                 ));
             };
             if statements.iter().any(|s| pins_caller(ctx.snapshot, s)) {
+                return None;
+            }
+            // A read-only predicate (`is_member(_org, _uid)` run as its owner to avoid RLS
+            // recursion) hands out no rows: one bit, whether a row exists.
+            if f.result_type == "boolean" && statements.iter().all(|s| read_only(s)) {
+                return None;
+            }
+            // `IF NOT is_member(_org, auth.uid()) THEN RAISE …`: it checks the caller first.
+            let never = |_: &QualifiedName| false;
+            if caller_guard(ctx.snapshot, f, &never).is_some() {
                 return None;
             }
             let exposed: Vec<String> = statements

@@ -1,0 +1,117 @@
+//! PL/pgSQL function bodies, read with PostgreSQL's own PL/pgSQL parser (`pg_query::parse_plpgsql`,
+//! which returns the function tree as JSON). Real schemas write their membership helpers in
+//! PL/pgSQL as often as in SQL (`BEGIN RETURN EXISTS (…); END`), and guard SECURITY DEFINER
+//! functions with `IF NOT is_member(…) THEN RAISE EXCEPTION …`. Two shapes are understood:
+//! a body that only returns one expression or query (after any guards), and the guards
+//! themselves.
+
+use serde_json::Value;
+use tenantguard_catalog::Function;
+
+/// What a PL/pgSQL body amounts to, when it is simple enough to inline.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Returns {
+    /// `RETURN <expr>`: the expression's text.
+    Expr(String),
+    /// `RETURN QUERY <select>`: the query's text.
+    Query(String),
+}
+
+/// The parsed function tree: `[{"PLpgSQL_function": {…, "action": {"PLpgSQL_stmt_block": …}}}]`.
+fn parse(func: &Function) -> Option<Value> {
+    if func.language != "plpgsql" {
+        return None;
+    }
+    // A dollar-quote tag the body does not contain.
+    let mut tag = String::from("tg");
+    while func.body.contains(&format!("${tag}$")) {
+        tag.push('x');
+    }
+    let returns = if func.result_type.trim().is_empty() {
+        "void"
+    } else {
+        func.result_type.as_str()
+    };
+    let sql = format!(
+        "CREATE FUNCTION tenantguard_probe({}) RETURNS {returns} LANGUAGE plpgsql AS ${tag}${}${tag}$",
+        func.identity_arguments, func.body
+    );
+    pg_query::parse_plpgsql(&sql).ok()
+}
+
+/// The statements of the function's top block.
+fn top_statements(tree: &Value) -> Vec<Value> {
+    tree.get(0)
+        .and_then(|f| f.get("PLpgSQL_function"))
+        .and_then(|f| f.get("action"))
+        .and_then(|a| a.get("PLpgSQL_stmt_block"))
+        .and_then(|b| b.get("body"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn expr_text(v: Option<&Value>) -> Option<String> {
+    v?.get("PLpgSQL_expr")?
+        .get("query")?
+        .as_str()
+        .map(str::to_string)
+}
+
+/// `IF <cond> THEN RAISE EXCEPTION … END IF` with nothing else in it: the condition's text.
+fn guard_condition(stmt: &Value) -> Option<String> {
+    let s = stmt.get("PLpgSQL_stmt_if")?;
+    if s.get("elsif_list").is_some() || s.get("else_body").is_some() {
+        return None;
+    }
+    let then = s.get("then_body")?.as_array()?;
+    let raises = !then.is_empty()
+        && then.iter().all(|t| {
+            t.get("PLpgSQL_stmt_raise").is_some_and(|r| {
+                // ERROR is the default level; NOTICE/WARNING (lower levels) do not stop the call.
+                r.get("elog_level")
+                    .and_then(Value::as_i64)
+                    .is_none_or(|l| l >= 21)
+            })
+        });
+    raises.then(|| expr_text(s.get("cond"))).flatten()
+}
+
+/// The guards a body starts with: conditions under which it raises before doing anything.
+pub fn raise_guards(func: &Function) -> Vec<String> {
+    let Some(tree) = parse(func) else {
+        return vec![];
+    };
+    top_statements(&tree)
+        .iter()
+        .map_while(guard_condition)
+        .collect()
+}
+
+/// What the body returns, when (after any guards) it is one `RETURN expr` or one
+/// `RETURN QUERY select` (optionally followed by a bare `RETURN`), and declares nothing that
+/// the returned text could read.
+pub fn simple_return(func: &Function) -> Option<Returns> {
+    let tree = parse(func)?;
+    let statements = top_statements(&tree);
+    let rest: Vec<&Value> = statements
+        .iter()
+        .skip_while(|s| guard_condition(s).is_some())
+        .collect();
+    let first = rest.first()?;
+    let only = rest.len() == 1
+        || (rest.len() == 2
+            && rest[1]
+                .get("PLpgSQL_stmt_return")
+                .is_some_and(|r| r.get("expr").is_none()));
+    if !only {
+        return None;
+    }
+    if let Some(r) = first.get("PLpgSQL_stmt_return") {
+        return expr_text(r.get("expr")).map(Returns::Expr);
+    }
+    if let Some(r) = first.get("PLpgSQL_stmt_return_query") {
+        return expr_text(r.get("query")).map(Returns::Query);
+    }
+    None
+}
