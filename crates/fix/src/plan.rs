@@ -141,7 +141,6 @@ const POLICY_RULES: &[&str] = &[
     "untrusted-tenant-claim",
     "with-check-not-tenant-bound",
     "policy-pins-other-column",
-    "policy-unverifiable",
 ];
 
 pub fn plan(ctx: &Context, findings: &[Finding], opts: &PlanOptions) -> Plan {
@@ -350,13 +349,14 @@ pub fn plan(ctx: &Context, findings: &[Finding], opts: &PlanOptions) -> Plan {
                         &t,
                         &fk,
                         &format!(
-                            "FOREIGN KEY ({}, {}) REFERENCES {} ({}, {}) ON DELETE {} NOT VALID",
+                            "FOREIGN KEY ({}, {}) REFERENCES {} ({}, {}) ON DELETE {}{}",
                             quote_ident(key),
                             q(&cols),
                             parent.sql(),
                             quote_ident(parent_key),
                             q(&pcols),
-                            on_delete.sql()
+                            on_delete.sql(),
+                            fk_not_valid(ctx, &t)
                         ),
                     ),
                 ));
@@ -426,10 +426,11 @@ pub fn plan(ctx: &Context, findings: &[Finding], opts: &PlanOptions) -> Plan {
                         &t,
                         &name,
                         &format!(
-                            "FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {action} NOT VALID",
+                            "FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {action}{}",
                             quote_ident(&col),
                             root.table.sql(),
-                            quote_ident(&root.key)
+                            quote_ident(&root.key),
+                            fk_not_valid(ctx, &t)
                         ),
                     ),
                 ));
@@ -463,11 +464,12 @@ pub fn plan(ctx: &Context, findings: &[Finding], opts: &PlanOptions) -> Plan {
                     format!("{t}: re-add {con} with ON DELETE {} (NOT VALID: no scan while locked)", action.sql()),
                     Applicability::Safe,
                     format!(
-                        "DO $tg$ BEGIN\n  IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = {lt}::regclass AND conname = {lc} AND confdeltype = {code}) THEN\n    ALTER TABLE {tq} DROP CONSTRAINT IF EXISTS {cq};\n    ALTER TABLE {tq} ADD CONSTRAINT {cq} FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {} NOT VALID;\n  END IF;\nEND $tg$;",
+                        "DO $tg$ BEGIN\n  IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = {lt}::regclass AND conname = {lc} AND confdeltype = {code}) THEN\n    ALTER TABLE {tq} DROP CONSTRAINT IF EXISTS {cq};\n    ALTER TABLE {tq} ADD CONSTRAINT {cq} FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {}{};\n  END IF;\nEND $tg$;",
                         cols.join(", "),
                         fk.references.sql(),
                         pcols.join(", "),
                         action.sql(),
+                        fk_not_valid(ctx, &t),
                         lt = literal(&t.sql()),
                         lc = literal(con),
                         code = literal(fk_code(action)),
@@ -674,40 +676,80 @@ pub fn plan(ctx: &Context, findings: &[Finding], opts: &PlanOptions) -> Plan {
             }),
         }
     }
+    // Is there a tenant rule to write at all? A configured claim, the schema's own rule, or a
+    // claim its policies read. Without one, the claim template would read a claim the
+    // application never sets and lock every tenant out.
+    let has_rule = opts.claim.is_some()
+        || mirrored.is_some()
+        || ctx.access.policies.iter().any(|p| {
+            p.observations
+                .iter()
+                .any(|o| matches!(o, tenantguard_access::Observation::Claim { .. }))
+        });
     for (t, (closed, policies)) in policy_tables {
-        let Some(template) = template_policy(ctx, &t, &claim, mirrored) else {
-            for c in closed {
+        let to_manual = |why: String, plan: &mut Plan| {
+            for c in &closed {
                 plan.manual.push(Manual {
-                    closes: c,
-                    why: "no tenant path to write a policy from".into(),
+                    closes: c.clone(),
+                    why: why.clone(),
                     suggestion: None,
                 });
             }
+        };
+        if !has_rule {
+            to_manual(
+                "the schema has no tenant rule tenantguard can mirror (no claim, membership or setting policy): write the policy by hand".into(),
+                &mut plan,
+            );
+            continue;
+        }
+        let Some(cond) = template_condition(ctx, &t, &claim, mirrored) else {
+            to_manual("no tenant path to write a policy from".into(), &mut plan);
             continue;
         };
-        let mut sql = String::new();
-        for p in &policies {
-            sql.push_str(&format!(
-                "DROP POLICY IF EXISTS {} ON {};\n",
-                quote_ident(p),
-                t.sql()
-            ));
+        let cond = faster_policy_expression(&cond).unwrap_or(cond);
+        if reads_table(&cond, &t) {
+            to_manual(
+                format!("the tenant rule reads {t} itself: a policy with it on {t} would recurse (\"infinite recursion detected in policy\"); look the tenant up through a SECURITY DEFINER helper"),
+                &mut plan,
+            );
+            continue;
         }
-        sql.push_str(&template);
+        if policies.is_empty() {
+            let Some(template) = template_policy(ctx, &t, &claim, mirrored) else {
+                to_manual("no tenant path to write a policy from".into(), &mut plan);
+                continue;
+            };
+            plan.steps.push(Step {
+                phase: Phase::Policies,
+                object: t.to_string(),
+                summary: format!("{t}: add {rule_source}"),
+                closes: closed,
+                applicability: Applicability::Review,
+                transactional: true,
+                sql: template,
+                index: None,
+            });
+            continue;
+        }
+        let Some(sql) = narrowed_policies(ctx, &t, &policies, &cond) else {
+            to_manual(
+                "no open side of the policy could be narrowed (the rest could not be verified)"
+                    .into(),
+                &mut plan,
+            );
+            continue;
+        };
         plan.steps.push(Step {
             phase: Phase::Policies,
             object: t.to_string(),
             summary: format!(
-                "{t}: replace {} with {rule_source}",
-                if policies.is_empty() {
-                    "nothing".to_string()
-                } else {
-                    policies
-                        .iter()
-                        .map(|p| format!("{p:?}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                }
+                "{t}: narrow {} to {rule_source} (same command and roles; what it already bound is kept)",
+                policies
+                    .iter()
+                    .map(|p| format!("{p:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             closes: closed,
             applicability: Applicability::Review,
@@ -773,6 +815,135 @@ pub fn plan(ctx: &Context, findings: &[Finding], opts: &PlanOptions) -> Plan {
     plan
 }
 
+/// Whether a policy expression reads `table` (in a sub-query).
+fn reads_table(cond: &str, table: &QualifiedName) -> bool {
+    tenantguard_access::parse_expr(cond)
+        .map(|n| tenantguard_access::tables_read(&n).contains(table))
+        .unwrap_or(true)
+}
+
+/// The SQL that narrows each named policy to the tenant: every side the analysis found open
+/// becomes `(its expression) AND (tenant condition)`; sides already bound (owner-only, shared
+/// rows read) are kept as they are, so nothing a tenant could do inside its own rows is taken
+/// away and nothing is widened. The policy keeps its name, command and roles; when it also
+/// serves roles other than the API roles, those keep it unchanged and the API roles get a
+/// narrowed copy. `None` when no side could be narrowed.
+fn narrowed_policies(
+    ctx: &Context,
+    t: &QualifiedName,
+    policies: &[String],
+    cond: &str,
+) -> Option<String> {
+    let rel = ctx.snapshot.relation(t)?;
+    let mut sql = String::new();
+    for name in policies {
+        let Some(p) = rel.policies.iter().find(|p| &p.name == name) else {
+            continue;
+        };
+        let analysis = ctx
+            .access
+            .policies
+            .iter()
+            .find(|a| &a.table == t && &a.policy == name);
+        let open = |f: Option<&Option<tenantguard_access::Fact>>| {
+            matches!(f, Some(Some(tenantguard_access::Fact::Open { .. })))
+        };
+        let wrap = |e: &str| format!("({e}) AND ({cond})");
+        let using = p
+            .using
+            .as_deref()
+            .filter(|_| open(analysis.map(|a| &a.using)))
+            .map(wrap);
+        let check = p
+            .with_check
+            .as_deref()
+            .filter(|_| open(analysis.map(|a| &a.with_check)))
+            .map(wrap);
+        if using.is_none() && check.is_none() {
+            continue;
+        }
+        let api: Vec<&String> = p
+            .roles
+            .iter()
+            .filter(|r| ctx.access.roles.contains(r))
+            .collect();
+        let others: Vec<&String> = p
+            .roles
+            .iter()
+            .filter(|r| *r != "public" && !ctx.access.roles.contains(r))
+            .collect();
+        let clauses = |u: Option<&str>, c: Option<&str>| {
+            let mut out = String::new();
+            if let Some(u) = u {
+                out.push_str(&format!("\n  USING ({u})"));
+            }
+            if let Some(c) = c {
+                out.push_str(&format!("\n  WITH CHECK ({c})"));
+            }
+            out
+        };
+        if others.is_empty() || api.is_empty() {
+            sql.push_str(&format!(
+                "ALTER POLICY {} ON {}{};\n",
+                quote_ident(name),
+                t.sql(),
+                clauses(using.as_deref(), check.as_deref())
+            ));
+            continue;
+        }
+        let quoted = |rs: &[&String]| {
+            rs.iter()
+                .map(|r| quote_ident(r))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let copy = object_name(&[name], "tenant");
+        let command = match p.command {
+            tenantguard_catalog::PolicyCommand::All => "ALL",
+            tenantguard_catalog::PolicyCommand::Select => "SELECT",
+            tenantguard_catalog::PolicyCommand::Insert => "INSERT",
+            tenantguard_catalog::PolicyCommand::Update => "UPDATE",
+            tenantguard_catalog::PolicyCommand::Delete => "DELETE",
+        };
+        sql.push_str(&format!(
+            "-- {} also serves {}: they keep it as it is; the API roles get a narrowed copy.\n\
+             ALTER POLICY {} ON {} TO {};\n\
+             DROP POLICY IF EXISTS {} ON {};\n\
+             CREATE POLICY {} ON {} AS {} FOR {command} TO {}{};\n",
+            quote_ident(name).replace(|c: char| c.is_control(), " "),
+            quoted(&others).replace(|c: char| c.is_control(), " "),
+            quote_ident(name),
+            t.sql(),
+            quoted(&others),
+            quote_ident(&copy),
+            t.sql(),
+            quote_ident(&copy),
+            t.sql(),
+            if p.permissive {
+                "PERMISSIVE"
+            } else {
+                "RESTRICTIVE"
+            },
+            quoted(&api),
+            clauses(
+                using.as_deref().or(p.using.as_deref()),
+                check.as_deref().or(p.with_check.as_deref())
+            )
+        ));
+    }
+    (!sql.is_empty()).then_some(sql)
+}
+
+/// ` NOT VALID` for a new foreign key (added without a scan, validated in a later step), except
+/// on a partitioned table, where PostgreSQL refuses NOT VALID foreign keys: there it is
+/// validated as it is added.
+fn fk_not_valid(ctx: &Context, t: &QualifiedName) -> &'static str {
+    match ctx.snapshot.relation(t) {
+        Some(r) if r.kind == tenantguard_catalog::RelationKind::PartitionedTable => "",
+        _ => " NOT VALID",
+    }
+}
+
 fn fk_code(a: FkAction) -> &'static str {
     match a {
         FkAction::NoAction => "a",
@@ -809,6 +980,8 @@ fn manual_reason(rule: &str) -> &'static str {
         "inconsistent-claim-names" => "which claim is right is the application's decision",
         "data-scan-incomplete" => "the data scan did not finish: raise --scan-timeout and audit again",
         "rls-no-policy" => "deny-all is safe; add policies when the table is meant to be used",
+        "policy-unverifiable" => "the policy could not be verified, which does not make it wrong: replacing it could take away legitimate access; check it with `audit --prove`",
+        "tenant-pointer-writable" => "which columns a user may edit is the application's decision: review the suggestion",
         _ => "no automatic fix",
     }
 }
