@@ -214,7 +214,13 @@ pub async fn audit_with_context(
                 .collect::<std::collections::BTreeSet<_>>()
                 .into_iter()
                 .collect();
-            if reads.is_empty() {
+            if reads.is_empty() && proof.claims_suspect {
+                item.status = checklist::ItemStatus::NotChecked;
+                item.detail = format!(
+                    "{} attacks as tenant A got nowhere, but A could not read its own rows either: its claims are probably wrong, so this proves nothing",
+                    proof.summary.attacks
+                );
+            } else if reads.is_empty() {
                 item.status = checklist::ItemStatus::Pass;
                 item.detail = format!(
                     "{} attacks as tenant A on tenant B's rows, none got through",

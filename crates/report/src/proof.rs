@@ -156,6 +156,12 @@ pub fn render_proof_text(p: &ProofReport) -> String {
         s.skipped,
         s.info
     );
+    if p.claims_suspect && s.leaks == 0 {
+        let _ = writeln!(
+            out,
+            "0 leaks is not evidence here: tenant A could not read its own rows either (its claims are probably wrong)"
+        );
+    }
     out
 }
 
