@@ -265,3 +265,65 @@ pub fn render_reconciliation_text(items: &[Reconciliation]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tenantguard_probe::{Attacker, OwnAccess, ProofSummary};
+
+    #[test]
+    fn own_access_matrix_and_the_suspect_claims_warning() {
+        let own = |command, outcome| OwnAccess {
+            table: "public.docs".into(),
+            role: "authenticated".into(),
+            command,
+            outcome,
+            detail: String::new(),
+        };
+        let mut p = ProofReport {
+            tool: "tenantguard".into(),
+            version: "0".into(),
+            database: "db".into(),
+            tenants: None,
+            roles: vec!["authenticated".into()],
+            attackers: vec![Attacker {
+                label: "authenticated".into(),
+                role: "authenticated".into(),
+                settings: vec![],
+                has_tenant: true,
+            }],
+            read_only: false,
+            results: vec![],
+            own_access: vec![
+                own(Command::Select, OwnOutcome::Denied),
+                own(Command::Insert, OwnOutcome::Ok),
+                own(Command::Update, OwnOutcome::Skipped),
+                own(Command::Delete, OwnOutcome::Error),
+            ],
+            claims_suspect: true,
+            summary: ProofSummary::default(),
+            elapsed_ms: 0,
+            notes: vec![],
+        };
+        let text = render_proof_text(&p);
+        assert!(
+            text.contains("WARNING: tenant A could not read its own rows"),
+            "{text}"
+        );
+        assert!(text.contains("0 leaks is not evidence"), "{text}");
+        let row = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("public.docs"))
+            .expect("a row for public.docs");
+        assert_eq!(
+            row.split_whitespace().collect::<Vec<_>>(),
+            ["public.docs", "DENIED", "ok", "-", "error"]
+        );
+        p.claims_suspect = false;
+        let text = render_proof_text(&p);
+        assert!(
+            !text.contains("WARNING") && !text.contains("not evidence"),
+            "{text}"
+        );
+    }
+}
