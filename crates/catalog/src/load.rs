@@ -138,6 +138,49 @@ FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_am am ON am.oi
 WHERE ic.relnamespace IN (SELECT oid FROM pg_namespace WHERE nspname = ANY($1))
 ORDER BY i.indrelid, ic.relname";
 
+// Relations outside the audited schemas that audited tables reference through foreign keys,
+// transitively (auth.users, a platform table's own parents): the proof seeds rows that need
+// them as parents. Prepended to variants of RELATIONS, COLUMNS and CONSTRAINTS.
+const SUPPORT: &str = "
+sup(oid) AS (
+    SELECT co.confrelid FROM pg_constraint co
+    WHERE co.contype = 'f'
+      AND co.connamespace IN (SELECT oid FROM pg_namespace WHERE nspname = ANY($1))
+    UNION
+    SELECT co.confrelid FROM pg_constraint co JOIN sup ON co.conrelid = sup.oid
+    WHERE co.contype = 'f'
+), support AS (
+    SELECT s.oid FROM sup s JOIN pg_class c ON c.oid = s.oid
+    JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT n.nspname = ANY($1)
+)";
+
+fn support_queries() -> [String; 3] {
+    let relations = RELATIONS
+        .replace(
+            "WITH parents AS (",
+            &format!("WITH RECURSIVE {SUPPORT}, parents AS ("),
+        )
+        .replace(
+            "AND n.nspname = ANY($1)",
+            "AND c.oid IN (SELECT oid FROM support)",
+        );
+    let columns = format!(
+        "WITH RECURSIVE {SUPPORT} {}",
+        COLUMNS.replace(
+            "AND n.nspname = ANY($1)",
+            "AND c.oid IN (SELECT oid FROM support)"
+        )
+    );
+    let constraints = format!(
+        "WITH RECURSIVE {SUPPORT} {}",
+        CONSTRAINTS.replace(
+            "AND co.connamespace IN (SELECT oid FROM pg_namespace WHERE nspname = ANY($1))",
+            "AND co.conrelid IN (SELECT oid FROM support)"
+        )
+    );
+    [relations, columns, constraints]
+}
+
 // The stored trees, not their text: see `deparse_key` for why only some are deparsed.
 const POLICIES: &str = "
 SELECT p.polrelid, p.polname::text, p.polcmd::text, p.polpermissive,
@@ -340,72 +383,9 @@ async fn load_in_transaction(
                 r.get::<_, bool>(4),
             )
         }),
-        decoded(client, "relations", RELATIONS, p, |r| {
-            Some(Relation {
-                oid: r.get(0),
-                schema: r.get(1),
-                name: r.get(2),
-                kind: RelationKind::from_relkind(r.get::<_, &str>(3))?,
-                owner: r.get(4),
-                rls_enabled: r.get(5),
-                rls_forced: r.get(6),
-                is_partition: r.get(7),
-                options: r.get(8),
-                view_definition: r.get(9),
-                estimated_rows: r.get(10),
-                parents: r
-                    .get::<_, Vec<String>>(11)
-                    .into_iter()
-                    .zip(r.get::<_, Vec<String>>(12))
-                    .map(|(s, n)| QualifiedName::new(s, n))
-                    .collect(),
-                from_extension: r.get(13),
-                columns: vec![],
-                constraints: vec![],
-                indexes: vec![],
-                policies: vec![],
-                grants: crate::acl::table_grants(r.get(14), r.get::<_, &str>(4)),
-                triggers: vec![],
-                comment: r.get(15),
-            })
-        }),
-        decoded(client, "columns", COLUMNS, p, |r| {
-            (
-                r.get::<_, u32>(0),
-                Column {
-                    name: r.get(1),
-                    type_name: r.get(2),
-                    not_null: r.get(3),
-                    has_default: r.get(4),
-                    position: r.get(5),
-                },
-            )
-        }),
-        decoded(other, "constraints", CONSTRAINTS, p, |r| {
-            let kind = match r.get::<_, &str>(2) {
-                "p" => ConstraintKind::PrimaryKey,
-                "u" => ConstraintKind::Unique,
-                "f" => ConstraintKind::ForeignKey,
-                "c" => ConstraintKind::Check,
-                _ => ConstraintKind::Exclusion,
-            };
-            RawConstraint {
-                rel: r.get(0),
-                name: r.get(1),
-                validated: r.get(3),
-                columns: r.get(4),
-                check: r.get(10),
-                references: (kind == ConstraintKind::ForeignKey).then(|| RawReference {
-                    schema: r.get::<_, Option<String>>(5).unwrap_or_default(),
-                    table: r.get::<_, Option<String>>(6).unwrap_or_default(),
-                    relid: r.get(11),
-                    columns: r.get(7),
-                    on_delete: FkAction::from_code(r.get(8)),
-                    on_update: FkAction::from_code(r.get(9)),
-                }),
-                kind,
-            }
-        }),
+        decoded(client, "relations", RELATIONS, p, decode_relation),
+        decoded(client, "columns", COLUMNS, p, decode_column),
+        decoded(other, "constraints", CONSTRAINTS, p, decode_constraint),
         decoded(client, "referenced columns", FOREIGN_COLUMNS, p, |r| {
             (
                 (r.get::<_, u32>(0), r.get::<_, i16>(1)),
@@ -618,17 +598,23 @@ async fn load_in_transaction(
         policy_exprs.push((sides[0], sides[1]));
     }
     let mut texts: Vec<Option<String>> = vec![None; keys.len()];
-    if !rep_index.is_empty() {
-        let rows = query(
+    // The support relations are read on the first connection while the second deparses.
+    let deparse = async {
+        if rep_index.is_empty() {
+            return Ok(vec![]);
+        }
+        query(
             other,
             "policy expressions",
             DEPARSE_POLICIES,
             &[&rep_policy, &rep_which, &rep_index],
         )
-        .await?;
-        for row in rows {
-            texts[row.get::<_, i32>(0) as usize] = row.get(1);
-        }
+        .await
+    };
+    let (rows, support_relations) = tokio::join!(deparse, load_support(client, p, &attnames));
+    let support_relations = support_relations?;
+    for row in rows? {
+        texts[row.get::<_, i32>(0) as usize] = row.get(1);
     }
     let text = |i: Option<i32>| i.and_then(|i| texts[i as usize].clone());
     for (policy, (using, with_check)) in policies.into_iter().zip(policy_exprs) {
@@ -654,10 +640,151 @@ async fn load_in_transaction(
         current_user_bypasses_rls: bypasses,
         schemas,
         relations: rels,
+        support_relations,
         roles,
         functions,
         index: Default::default(),
     })
+}
+
+/// The support relations (see `SUPPORT`) with their columns and constraints; their indexes
+/// and policies are not read (they are never audited).
+async fn load_support(
+    client: &Client,
+    p: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    audited_names: &HashMap<(u32, i16), String>,
+) -> Result<Vec<Relation>> {
+    let [relations, columns, constraints] = support_queries();
+    let (relations, columns, constraints) = tokio::join!(
+        decoded(
+            client,
+            "referenced relations",
+            &relations,
+            p,
+            decode_relation
+        ),
+        decoded(client, "referenced columns", &columns, p, decode_column),
+        decoded(
+            client,
+            "referenced constraints",
+            &constraints,
+            p,
+            decode_constraint
+        ),
+    );
+    let mut rels: Vec<Relation> = relations?.into_iter().flatten().collect();
+    let by_oid: HashMap<u32, usize> = rels.iter().enumerate().map(|(i, r)| (r.oid, i)).collect();
+    let mut own_names: HashMap<(u32, i16), String> = HashMap::new();
+    let columns = columns?;
+    for (rel, c) in &columns {
+        own_names.insert((*rel, c.position as i16), c.name.clone());
+    }
+    for (rel, c) in columns {
+        if let Some(&i) = by_oid.get(&rel) {
+            rels[i].columns.push(c);
+        }
+    }
+    let names = |rel: u32, nums: Option<Vec<i16>>| -> Vec<String> {
+        nums.unwrap_or_default()
+            .into_iter()
+            .map(|n| {
+                own_names
+                    .get(&(rel, n))
+                    .or_else(|| audited_names.get(&(rel, n)))
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .collect()
+    };
+    for c in constraints? {
+        let Some(&i) = by_oid.get(&c.rel) else {
+            continue;
+        };
+        let foreign_key = c.references.map(|f| ForeignKey {
+            references: QualifiedName::new(f.schema, f.table),
+            referenced_columns: names(f.relid, f.columns),
+            on_delete: f.on_delete,
+            on_update: f.on_update,
+        });
+        rels[i].constraints.push(Constraint {
+            name: c.name,
+            kind: c.kind,
+            validated: c.validated,
+            columns: names(c.rel, c.columns),
+            check: c.check,
+            foreign_key,
+        });
+    }
+    Ok(rels)
+}
+
+fn decode_relation(r: &Row) -> Option<Relation> {
+    Some(Relation {
+        oid: r.get(0),
+        schema: r.get(1),
+        name: r.get(2),
+        kind: RelationKind::from_relkind(r.get::<_, &str>(3))?,
+        owner: r.get(4),
+        rls_enabled: r.get(5),
+        rls_forced: r.get(6),
+        is_partition: r.get(7),
+        options: r.get(8),
+        view_definition: r.get(9),
+        estimated_rows: r.get(10),
+        parents: r
+            .get::<_, Vec<String>>(11)
+            .into_iter()
+            .zip(r.get::<_, Vec<String>>(12))
+            .map(|(s, n)| QualifiedName::new(s, n))
+            .collect(),
+        from_extension: r.get(13),
+        columns: vec![],
+        constraints: vec![],
+        indexes: vec![],
+        policies: vec![],
+        grants: crate::acl::table_grants(r.get(14), r.get::<_, &str>(4)),
+        triggers: vec![],
+        comment: r.get(15),
+    })
+}
+
+fn decode_column(r: &Row) -> (u32, Column) {
+    (
+        r.get::<_, u32>(0),
+        Column {
+            name: r.get(1),
+            type_name: r.get(2),
+            not_null: r.get(3),
+            has_default: r.get(4),
+            position: r.get(5),
+        },
+    )
+}
+
+fn decode_constraint(r: &Row) -> RawConstraint {
+    let kind = match r.get::<_, &str>(2) {
+        "p" => ConstraintKind::PrimaryKey,
+        "u" => ConstraintKind::Unique,
+        "f" => ConstraintKind::ForeignKey,
+        "c" => ConstraintKind::Check,
+        _ => ConstraintKind::Exclusion,
+    };
+    RawConstraint {
+        rel: r.get(0),
+        name: r.get(1),
+        validated: r.get(3),
+        columns: r.get(4),
+        check: r.get(10),
+        references: (kind == ConstraintKind::ForeignKey).then(|| RawReference {
+            schema: r.get::<_, Option<String>>(5).unwrap_or_default(),
+            table: r.get::<_, Option<String>>(6).unwrap_or_default(),
+            relid: r.get(11),
+            columns: r.get(7),
+            on_delete: FkAction::from_code(r.get(8)),
+            on_update: FkAction::from_code(r.get(9)),
+        }),
+        kind,
+    }
 }
 
 /// Runs one catalog query and decodes its rows as soon as they arrive.

@@ -18,6 +18,11 @@ pub struct Snapshot {
     /// The schemas that were audited (the user's, minus PostgreSQL's and the platform's own).
     pub schemas: Vec<String>,
     pub relations: Vec<Relation>,
+    /// Relations outside the audited schemas that audited tables reference through foreign
+    /// keys (transitively), e.g. `auth.users`: read so that the proof can seed rows that need
+    /// them as parents. Never audited: rules and the tenant model look at `relations` only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub support_relations: Vec<Relation>,
     pub roles: Vec<Role>,
     pub functions: Vec<Function>,
     /// Name → position in `relations`, built on first lookup (every stage looks tables up by
@@ -510,6 +515,18 @@ impl Snapshot {
                 .collect()
         });
         index.get(name).map(|&i| &self.relations[i])
+    }
+
+    /// A relation outside the audited schemas read only as a foreign-key parent.
+    pub fn support_relation(&self, name: &QualifiedName) -> Option<&Relation> {
+        self.support_relations
+            .iter()
+            .find(|r| r.schema == name.schema && r.name == name.name)
+    }
+
+    /// An audited relation, else a support relation (for the proof's row builder).
+    pub fn any_relation(&self, name: &QualifiedName) -> Option<&Relation> {
+        self.relation(name).or_else(|| self.support_relation(name))
     }
 
     pub fn role(&self, name: &str) -> Option<&Role> {

@@ -175,20 +175,34 @@ pub async fn audit_with_context(
     } else {
         vec![]
     };
+    // Why the proof could not run, when it was asked for and could not.
+    let mut not_proved: Option<String> = None;
     let (proof, reconciliation) = match (&opts.prove, source) {
+        (Some(_), Source::Database(_)) if model.root.is_none() => {
+            let why = "--prove: nothing could be impersonated: no tenant root was found, so there is no tenant A to attack tenant B as; name it in tenantguard.toml ([tenant] root = \"…\") to prove".to_string();
+            notes.push(why.clone());
+            not_proved = Some(why);
+            (None, vec![])
+        }
         (Some(prove_opts), Source::Database(url)) => {
-            let proof = tenantguard_probe::prove(url, &snapshot, &model, prove_opts).await?;
+            let mut prove_opts = prove_opts.clone();
+            prove_opts.access = Some(Arc::new(access.clone()));
+            let proof = tenantguard_probe::prove(url, &snapshot, &model, &prove_opts).await?;
             let reconciliation = tenantguard_probe::reconcile(&access, &proof);
             (Some(proof), reconciliation)
         }
         (Some(_), Source::SnapshotFile(_)) => {
-            notes.push(
-                "--prove needs a live database: an offline snapshot can only be analysed".into(),
-            );
+            let why = "--prove needs a live database: an offline snapshot can only be analysed";
+            notes.push(why.into());
+            not_proved = Some(why.into());
             (None, vec![])
         }
         _ => (None, vec![]),
     };
+    let mut findings = findings;
+    if opts.prove.is_some() {
+        attach_proof(&mut findings, proof.as_ref(), not_proved.as_deref());
+    }
     if let Some(proof) = &proof {
         for item in checklist_items
             .iter_mut()
@@ -200,7 +214,13 @@ pub async fn audit_with_context(
                 .collect::<std::collections::BTreeSet<_>>()
                 .into_iter()
                 .collect();
-            if reads.is_empty() {
+            if reads.is_empty() && proof.claims_suspect {
+                item.status = checklist::ItemStatus::NotChecked;
+                item.detail = format!(
+                    "{} attacks as tenant A got nowhere, but A could not read its own rows either: its claims are probably wrong, so this proves nothing",
+                    proof.summary.attacks
+                );
+            } else if reads.is_empty() {
                 item.status = checklist::ItemStatus::Pass;
                 item.detail = format!(
                     "{} attacks as tenant A on tenant B's rows, none got through",
@@ -269,6 +289,61 @@ pub async fn audit_with_context(
         rules_config,
         scans,
     })
+}
+
+/// `evidence.proof` on every critical and high finding (see
+/// [`tenantguard_probe::reconcile::finding_proof`]), then the confirmed ones first within each
+/// severity.
+fn attach_proof(
+    findings: &mut [tenantguard_rules::Finding],
+    proof: Option<&tenantguard_probe::ProofReport>,
+    not_proved: Option<&str>,
+) {
+    use tenantguard_rules::Severity;
+    let mut confirmed = std::collections::HashSet::new();
+    for (i, f) in findings.iter_mut().enumerate() {
+        if f.severity < Severity::High {
+            continue;
+        }
+        let value = match proof {
+            Some(p) => {
+                let cells: Vec<String> = f.evidence["cells"]
+                    .as_array()
+                    .map(|c| {
+                        c.iter()
+                            .filter_map(|x| x.as_str().map(String::from))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                tenantguard_probe::reconcile::finding_proof(
+                    &f.object.schema,
+                    &f.object.name,
+                    &cells,
+                    p,
+                )
+            }
+            None => tenantguard_probe::reconcile::proof_not_attempted(
+                not_proved.unwrap_or("the proof did not run"),
+            ),
+        };
+        if value["status"] == "confirmed" {
+            confirmed.insert(i);
+        }
+        if !f.evidence.is_object() {
+            f.evidence = serde_json::json!({});
+        }
+        f.evidence["proof"] = value;
+    }
+    let mut order: Vec<usize> = (0..findings.len()).collect();
+    order.sort_by_key(|&i| {
+        (
+            std::cmp::Reverse(findings[i].severity),
+            !confirmed.contains(&i),
+        )
+    });
+    let sorted: Vec<tenantguard_rules::Finding> =
+        order.iter().map(|&i| findings[i].clone()).collect();
+    findings.clone_from_slice(&sorted);
 }
 
 /// A progress bar on stderr; indicatif draws nothing when stderr is not a terminal.

@@ -173,6 +173,7 @@ impl ProveFlags {
             lock_timeout: Duration::from_secs(2),
             max_write_rows: self.max_write_rows as f64,
             progress,
+            access: None,
         })
     }
 }
@@ -505,9 +506,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let url = opened.url.clone();
             let snapshot = audit::take_snapshot(&url, &args.connect.schemas).await?;
             let model = tenantguard_tenant_model::TenantModel::infer(&snapshot, &config.tenant)?;
-            let opts =
+            let mut opts =
                 args.flags
                     .options(&config, args.jobs, Some(audit::progress("attacking")))?;
+            opts.access = Some(std::sync::Arc::new(tenantguard_access::AccessModel::build(
+                &snapshot,
+                &model,
+                &config.access_config(),
+            )));
             let proof = tenantguard_probe::prove(&url, &snapshot, &model, &opts).await?;
             match args.format {
                 Format::Text => print(&tenantguard_report::render_proof_text(&proof))?,

@@ -610,4 +610,104 @@ async fn audit_prove_reconciles_the_analysis_with_the_attacks() {
         })
         .unwrap_or_default();
     assert!(missed.is_empty(), "{missed:#?}");
+
+    // Every critical and high finding says what the proof made of it; confirmed ones first
+    // within their severity, with the attacks that leaked on their table.
+    let findings = report["findings"].as_array().unwrap();
+    let mut confirmed = 0;
+    let mut seen_unconfirmed: Vec<String> = vec![];
+    for f in findings {
+        let sev = f["severity"].as_str().unwrap();
+        let proof = &f["evidence"]["proof"];
+        if !["critical", "high"].contains(&sev) {
+            assert!(proof.is_null(), "{f}");
+            continue;
+        }
+        let status = proof["status"].as_str().unwrap_or_else(|| panic!("{f}"));
+        assert!(
+            ["confirmed", "not_reproduced", "not_attempted"].contains(&status),
+            "{f}"
+        );
+        assert!(!proof["reason"].as_str().unwrap().is_empty(), "{f}");
+        let table = format!(
+            "{}.{}",
+            f["object"]["schema"].as_str().unwrap(),
+            f["object"]["name"].as_str().unwrap()
+        );
+        if status == "confirmed" {
+            confirmed += 1;
+            assert!(
+                !seen_unconfirmed.contains(&sev.to_string()),
+                "a confirmed {sev} finding after an unconfirmed one"
+            );
+            let attacks = proof["attacks"].as_array().unwrap();
+            assert!(!attacks.is_empty(), "{f}");
+            for a in attacks {
+                assert_eq!(a["outcome"], "leak", "{a}");
+                assert_eq!(a["table"], table.as_str(), "{a}");
+            }
+        } else {
+            assert_eq!(proof["attacks"], serde_json::json!([]), "{f}");
+            seen_unconfirmed.push(sev.to_string());
+        }
+    }
+    assert!(confirmed >= 1, "{findings:#?}");
+    // The positive control rode along: A reaches its own rows, its claims are right.
+    assert!(!report["proof"]["own_access"].as_array().unwrap().is_empty());
+    assert_eq!(report["proof"]["claims_suspect"], false);
+}
+
+/// `audit --prove` on a database without a tenant root: the audit is kept, and it says why
+/// nothing could be impersonated (the proof was not attempted on any finding).
+#[tokio::test]
+async fn audit_prove_without_a_tenant_root_keeps_the_audit() {
+    let (name, url) = pg_harness::fresh_database(true).await.expect("database");
+    pg_harness::shared()
+        .connect(&name)
+        .await
+        .unwrap()
+        .batch_execute("CREATE TABLE notes (id int PRIMARY KEY, body text);")
+        .await
+        .unwrap();
+    let out = tenantguard(&[
+        "audit",
+        "--database-url",
+        &url,
+        "--format",
+        "json",
+        "--prove",
+    ]);
+    assert_ne!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json(&out);
+    assert!(report["findings"].is_array());
+    assert!(report["proof"].is_null());
+    let notes: Vec<&str> = report["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n.as_str())
+        .collect();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("nothing could be impersonated") && n.contains("no tenant root")),
+        "{notes:?}"
+    );
+    for f in report["findings"].as_array().unwrap() {
+        if ["critical", "high"].contains(&f["severity"].as_str().unwrap()) {
+            assert_eq!(f["evidence"]["proof"]["status"], "not_attempted", "{f}");
+        }
+    }
+    let text = tenantguard(&["audit", "--database-url", &url, "--prove"]);
+    assert_ne!(text.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains("nothing could be impersonated"),
+        "{}",
+        String::from_utf8_lossy(&text.stdout)
+    );
 }

@@ -48,6 +48,53 @@ impl Default for ClaimTemplate {
 }
 
 impl ClaimTemplate {
+    /// The claims are the built-in default (not set in `[prove]`).
+    pub fn is_default_claims(&self) -> bool {
+        self.claims == default_claims()
+    }
+
+    /// The default shape with A's tenant also at `path` (`tenant_id`, or `app_metadata.tenant_id`
+    /// for a nested object) — the claim the policies read — and B at the same key in the
+    /// user-editable `user_metadata`.
+    pub fn with_claim_path(&self, path: &str) -> ClaimTemplate {
+        let mut value: serde_json::Value =
+            serde_json::from_str(&default_claims()).unwrap_or_default();
+        let parts: Vec<&str> = path.split('.').filter(|p| !p.is_empty()).collect();
+        if parts.is_empty() || parts[0] == "user_metadata" {
+            return self.clone();
+        }
+        fn put(at: &mut serde_json::Value, parts: &[&str]) {
+            if !at.is_object() {
+                *at = serde_json::json!({});
+            }
+            let Some(obj) = at.as_object_mut() else {
+                return;
+            };
+            match parts {
+                [] => {}
+                [last] => {
+                    obj.insert(last.to_string(), "{tenant}".into());
+                }
+                [first, rest @ ..] => put(
+                    obj.entry(first.to_string())
+                        .or_insert_with(|| serde_json::json!({})),
+                    rest,
+                ),
+            }
+        }
+        put(&mut value, &parts);
+        if let Some(um) = value
+            .get_mut("user_metadata")
+            .and_then(|u| u.as_object_mut())
+        {
+            um.insert(parts[parts.len() - 1].to_string(), "{other}".into());
+        }
+        ClaimTemplate {
+            claims: value.to_string(),
+            ..self.clone()
+        }
+    }
+
     /// The claims for `role` acting for tenant `a`, against `b`, as `user`. Errors when the
     /// filled template is not JSON.
     pub fn fill(&self, role: &str, a: &str, b: &str, user: &str) -> Result<String, String> {
@@ -177,6 +224,17 @@ mod tests {
         assert_eq!(v["organization_id"], "A\"");
         assert_eq!(v["app_metadata"]["organization_id"], "A\"");
         assert_eq!(v["user_metadata"]["organization_id"], "B");
+        assert_eq!(v["sub"], "U");
+        let t = ClaimTemplate::default().with_claim_path("app_metadata.tenant_id");
+        let v: serde_json::Value =
+            serde_json::from_str(&t.fill("authenticated", "A", "B", "U").unwrap()).unwrap();
+        assert_eq!(v["app_metadata"]["tenant_id"], "A");
+        assert_eq!(v["app_metadata"]["organization_id"], "A");
+        assert_eq!(v["user_metadata"]["tenant_id"], "B");
+        let t = ClaimTemplate::default().with_claim_path("tenant_id");
+        let v: serde_json::Value =
+            serde_json::from_str(&t.fill("authenticated", "A", "B", "U").unwrap()).unwrap();
+        assert_eq!(v["tenant_id"], "A");
         assert_eq!(v["sub"], "U");
         let bad = ClaimTemplate {
             claims: "{tenant}".into(),

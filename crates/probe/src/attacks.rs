@@ -16,6 +16,7 @@
 //!   assigns constants, there is no WHERE or RETURNING), so PostgreSQL applies no SELECT policy
 //!   to them: this is how `WITH CHECK (true)` and `DELETE USING (true)` leak.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use tenantguard_catalog::{quote_ident, ConstraintKind, QualifiedName, Relation};
@@ -24,6 +25,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
 
 use crate::attacker::Attacker;
+use crate::predicates::ColumnHint;
 use crate::rows::{db_message, insert_sql, ColumnMeta, RowBuilder};
 use crate::{literal, Attack, AttackResult, ObjectKind, Outcome, TenantPair};
 
@@ -167,7 +169,12 @@ impl Target<'_> {
     /// Both are tried when both exist: the key move fails on a per-tenant unique key
     /// (`UNIQUE (org_id, slug)`) or a WITH CHECK that trusts something else (a `user_metadata`
     /// claim the attacker set to B), where keeping B's key gets through.
-    fn payloads(&self, attacker: &Attacker, a: &str) -> Vec<String> {
+    fn payloads(
+        &self,
+        attacker: &Attacker,
+        a: &str,
+        hints: Option<&BTreeMap<String, ColumnHint>>,
+    ) -> Vec<String> {
         let mut out = vec![];
         if let (Some(k), Tenancy::Direct { .. }, true) =
             (&self.key, &self.tenancy, attacker.has_tenant)
@@ -176,6 +183,16 @@ impl Target<'_> {
         }
         if let Some((col, value)) = self.settable_column() {
             out.push(format!("{} = {value}", quote_ident(col)));
+        }
+        // The values an UPDATE policy's WITH CHECK demands (`WITH CHECK (status = 'signed')`):
+        // the transition it allows, applied to B's row.
+        for (col, hint) in hints.into_iter().flatten() {
+            if Some(col.as_str()) == self.key.as_deref() {
+                continue;
+            }
+            if let Some(v) = hint.update_check.first() {
+                out.push(format!("{} = {}", quote_ident(col), self.typed(v, col)));
+            }
         }
         out
     }
@@ -246,8 +263,11 @@ impl Target<'_> {
     }
 }
 
-/// Attacks one table (or partition / inheritance child).
-pub async fn attack_table(ctx: &TableCtx<'_>, rel: &Relation) -> Vec<AttackResult> {
+/// Attacks one table (or partition / inheritance child), after A's own-row probes.
+pub async fn attack_table(
+    ctx: &TableCtx<'_>,
+    rel: &Relation,
+) -> (Vec<AttackResult>, Vec<crate::own::OwnAccess>) {
     let name = rel.qualified_name();
     let client = ctx.rows.client;
     let attacks: Vec<Attack> = Attack::TABLE_ATTACKS
@@ -277,12 +297,20 @@ pub async fn attack_table(ctx: &TableCtx<'_>, rel: &Relation) -> Vec<AttackResul
             .collect()
     };
     if let Err(e) = begin(client, ctx.settings, ctx.settings.read_only).await {
-        return skip_all(format!("could not start a transaction: {e}"));
+        let why = format!("could not start a transaction: {e}");
+        return (
+            skip_all(why.clone()),
+            crate::own::skipped_all(ctx, rel, &why),
+        );
     }
     if let Err(why) = seed_tenants(ctx).await {
         let _ = client.batch_execute("ROLLBACK").await;
-        return skip_all(why);
+        return (
+            skip_all(why.clone()),
+            crate::own::skipped_all(ctx, rel, &why),
+        );
     }
+    let own = crate::own::own_probes(ctx, rel).await;
     let out = match prepare(ctx, rel).await {
         Ok(target) => {
             let mut out = vec![];
@@ -297,22 +325,105 @@ pub async fn attack_table(ctx: &TableCtx<'_>, rel: &Relation) -> Vec<AttackResul
     };
     // Nothing is ever committed.
     let _ = client.batch_execute("ROLLBACK").await;
-    out
+    (out, own)
 }
 
-/// Inserts the root rows of made-up tenants, inside the caller's transaction.
+/// A's own-row probes alone on one table, in a transaction of its own (rolled back).
+pub async fn own_table(ctx: &TableCtx<'_>, rel: &Relation) -> Vec<crate::own::OwnAccess> {
+    let client = ctx.rows.client;
+    if let Err(e) = begin(client, ctx.settings, ctx.settings.read_only).await {
+        return crate::own::skipped_all(ctx, rel, &format!("could not start a transaction: {e}"));
+    }
+    let own = match seed_tenants(ctx).await {
+        Ok(()) => crate::own::own_probes(ctx, rel).await,
+        Err(why) => crate::own::skipped_all(ctx, rel, &why),
+    };
+    let _ = client.batch_execute("ROLLBACK").await;
+    own
+}
+
+/// What every transaction of the proof starts with (as the auditing role, rolled back with
+/// it): the root rows of made-up tenants, the users of A and B where the users table lacks
+/// them, and A's user made a member of A in every table the policies look the caller up in.
 pub(crate) async fn seed_tenants(ctx: &TableCtx<'_>) -> Result<(), String> {
-    if ctx.pair.synthesized.is_empty() {
+    if ctx.settings.read_only {
+        if !ctx.pair.synthesized.is_empty() {
+            return Err("fewer than two tenants exist, and --read-only makes none up".into());
+        }
         return Ok(());
     }
-    if ctx.settings.read_only {
-        return Err("fewer than two tenants exist, and --read-only makes none up".into());
+    let seeds = ctx.rows.seeds;
+    let client = ctx.rows.client;
+    // In a savepoint each: a row that cannot be made is left out, not fatal.
+    let attempt = |table: QualifiedName, tenant: String, overrides: Vec<(String, String)>| async move {
+        if client.batch_execute("SAVEPOINT tg_ctx").await.is_err() {
+            return;
+        }
+        let ok = ctx
+            .rows
+            .seed_in(&table, &tenant, 0, &[], &overrides)
+            .await
+            .is_ok();
+        let _ = client
+            .batch_execute(if ok {
+                "RELEASE SAVEPOINT tg_ctx"
+            } else {
+                "ROLLBACK TO SAVEPOINT tg_ctx; RELEASE SAVEPOINT tg_ctx"
+            })
+            .await;
+    };
+    let exists = |sql: String| async move {
+        client
+            .query(&sql, &[])
+            .await
+            .map(|r| !r.is_empty())
+            .unwrap_or(true)
+    };
+    if let Some((users, key)) = &seeds.users {
+        let mut tenants: Vec<(&String, &String)> = seeds.user_of.iter().collect();
+        tenants.sort();
+        for (tenant, user) in tenants {
+            let value = ctx.rows.typed(users, key, user);
+            let sql = format!(
+                "SELECT 1 FROM {} WHERE {} = {value}",
+                users.sql(),
+                quote_ident(key)
+            );
+            if !exists(sql).await {
+                attempt(users.clone(), tenant.clone(), vec![(key.clone(), value)]).await;
+            }
+        }
     }
+    // After the users: a tenant's root row may reference its owner.
     let root = ctx.rows.model.root.as_ref().ok_or("no tenant root")?;
     for id in &ctx.pair.synthesized {
         ctx.rows.seed(&root.table, id, 0).await.map_err(|e| {
             format!("cannot make up tenant {id} (inside the rolled-back transaction): {e}")
         })?;
+    }
+    let a = &ctx.pair.attacker;
+    if let Some(user) = seeds.user_of.get(a) {
+        for m in &seeds.memberships {
+            let Some(Tenancy::Direct { column, .. }) = ctx.rows.tenancy(&m.table) else {
+                continue;
+            };
+            let value = ctx.rows.typed(&m.table, &m.user_column, user);
+            let sql = format!(
+                "SELECT 1 FROM {} WHERE {} = {value} AND {}::text = {}",
+                m.table.sql(),
+                quote_ident(&m.user_column),
+                quote_ident(column),
+                literal(a)
+            );
+            if !exists(sql).await {
+                attempt(
+                    m.table.clone(),
+                    a.clone(),
+                    vec![(m.user_column.clone(), value)],
+                )
+                .await;
+            }
+        }
     }
     Ok(())
 }
@@ -392,8 +503,18 @@ async fn prepare<'a>(ctx: &TableCtx<'a>, rel: &'a Relation) -> Result<Target<'a>
         if ctx.settings.read_only {
             return Err("B has no rows here, and --read-only seeds none".into());
         }
-        b_rows.push(seed(b.clone(), "B").await?);
-        b_total = 1;
+        let seeded = seed(b.clone(), "B").await?;
+        // Seeding may have inserted more of B's rows here than the one returned (parents
+        // seeded round a cycle of foreign keys): count them all, or a later count of B's rows
+        // would call them moved in by the attacker.
+        let rows = client
+            .query(&b_rows_of(b_pred.clone()), &[])
+            .await
+            .map_err(|e| format!("finding B's seeded rows: {}", db_message(&e)))?;
+        b_rows = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        b_rows.retain(|r| r != &seeded);
+        b_rows.insert(0, seeded);
+        b_total = b_rows.len() as u64;
     }
     let a_row = match &tenancy {
         Tenancy::Direct { .. } => {
@@ -478,7 +599,7 @@ fn statements(
         }
     };
     let payloads = || {
-        let p = t.payloads(attacker, a);
+        let p = t.payloads(attacker, a, ctx.rows.seeds.hints.get(&t.name));
         if p.is_empty() {
             Err("no column can be set without reading the row (every column is keyed, or B's row could not be read)".to_string())
         } else {

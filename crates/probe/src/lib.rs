@@ -6,22 +6,27 @@
 //! - [`tenants`]: which two tenants, and a user of A for membership policies.
 //! - [`rows`]: the type-aware row builder that seeds B's rows inside the transaction.
 //! - [`attacks`]: the attacks on one table, view or function, and how each is counted.
+//! - [`own`]: the positive control — A reaching its own rows.
+//! - [`predicates`]: membership lookups and seed values read from policies and CHECKs.
 //! - [`run`]: the parallel driver.
 
 pub mod attacker;
 pub mod attacks;
 pub mod objects;
+pub mod own;
+pub mod predicates;
 pub mod reconcile;
 pub mod rows;
 pub mod run;
 pub mod tenants;
 
 use serde::{Deserialize, Serialize};
-use tenantguard_access::Command;
+pub use tenantguard_access::Command;
 
 pub use attacker::{Attacker, ClaimTemplate};
+pub use own::{OwnAccess, OwnAccessMatrix, OwnOutcome};
 pub use reconcile::{reconcile, Disagreement, Reconciliation};
-pub use run::{prove, ProveOptions};
+pub use run::{own_access, prove, ProveOptions};
 
 /// One way of reaching another tenant's rows. The names are the JSON contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -164,6 +169,9 @@ pub struct TenantPair {
     pub how_chosen: String,
     /// A user of tenant A put in the JWT's `sub` (membership policies need one).
     pub attacker_user: Option<String>,
+    /// A user of tenant B (B's seeded rows point at it where they reference the users table).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub victim_user: Option<String>,
     /// Tenants that do not exist in the root table (fewer than two did): their root rows are
     /// inserted inside every rolled-back transaction of the proof.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -195,6 +203,14 @@ pub struct ProofReport {
     pub attackers: Vec<Attacker>,
     pub read_only: bool,
     pub results: Vec<AttackResult>,
+    /// The positive control: A's own rows read, inserted, updated and deleted by each attacker
+    /// acting for A (`{"table","role","command","outcome","detail"}`).
+    #[serde(default)]
+    pub own_access: Vec<own::OwnAccess>,
+    /// A could not read its own rows anywhere: its claims are probably wrong, and the attacks'
+    /// "blocked" says nothing.
+    #[serde(default)]
+    pub claims_suspect: bool,
     pub summary: ProofSummary,
     pub elapsed_ms: u64,
     pub notes: Vec<String>,

@@ -25,6 +25,19 @@ fn denied_or_error(e: &tokio_postgres::Error) -> (Outcome, String) {
     }
 }
 
+/// A function's own refusal: `RAISE EXCEPTION` (SQLSTATE P0001) is how a SECURITY DEFINER
+/// function says "not your tenant" — a denial, not an error.
+fn call_refused(e: &tokio_postgres::Error) -> (Outcome, String) {
+    if e.code() == Some(&SqlState::RAISE_EXCEPTION) {
+        (
+            Outcome::Blocked,
+            format!("the function refused B's id: {}", db_message(e)),
+        )
+    } else {
+        denied_or_error(e)
+    }
+}
+
 /// Reads B's rows through a view (or materialized view) that exposes the tenant key `key`.
 pub async fn attack_view(
     client: &Client,
@@ -269,7 +282,7 @@ pub async fn attack_function(
                 };
                 match both {
                     Err(e) => {
-                        let (o, d) = denied_or_error(&e);
+                        let (o, d) = call_refused(&e);
                         res(&attacker.label, o, 0, d)
                     }
                     Ok((b, u)) => {

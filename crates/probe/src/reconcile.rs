@@ -127,3 +127,105 @@ pub fn reconcile(access: &AccessModel, proof: &ProofReport) -> Vec<Reconciliatio
     }
     out
 }
+
+/// `evidence.proof` of a finding on `schema.name`: `{"status": "confirmed" | "not_reproduced" |
+/// "not_attempted", "reason", "attacks": [the attacks on it that leaked]}`. `cells` are the
+/// finding's open cells (`"anon: update"`): when given, only the attacks of those database
+/// roles and commands count.
+pub fn finding_proof(
+    schema: &str,
+    name: &str,
+    cells: &[String],
+    proof: &ProofReport,
+) -> serde_json::Value {
+    let table = format!("{schema}.{name}");
+    let role_of = |label: &str| -> String {
+        proof
+            .attackers
+            .iter()
+            .find(|a| a.label == label)
+            .map_or(label, |a| a.role.as_str())
+            .to_string()
+    };
+    let wanted: Vec<(String, String)> = cells
+        .iter()
+        .filter_map(|c| c.split_once(": "))
+        .map(|(r, c)| (r.trim().to_string(), c.trim().to_lowercase()))
+        .collect();
+    let command_word = |c: Command| match c {
+        Command::Select => "select",
+        Command::Insert => "insert",
+        Command::Update => "update",
+        Command::Delete => "delete",
+    };
+    let matched: Vec<&crate::AttackResult> = proof
+        .results
+        .iter()
+        .filter(|r| r.table == table)
+        .filter(|r| {
+            wanted.is_empty()
+                || wanted.iter().any(|(role, cmd)| {
+                    *role == role_of(&r.role) && cmd == command_word(r.attack.command())
+                })
+        })
+        .collect();
+    let leaks: Vec<&&crate::AttackResult> = matched
+        .iter()
+        .filter(|r| r.outcome == Outcome::Leak)
+        .collect();
+    let ran: Vec<&&crate::AttackResult> = matched
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Blocked | Outcome::Error | Outcome::Info))
+        .collect();
+    let scope = if wanted.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", cells.join(", "))
+    };
+    let (status, reason) = if let Some(first) = leaks.first() {
+        (
+            "confirmed",
+            format!(
+                "{} attack(s){scope} got through, e.g. {} as {}: {}",
+                leaks.len(),
+                first.attack.name(),
+                first.role,
+                first.detail
+            ),
+        )
+    } else if let Some(first) = ran.first() {
+        let mut reason = format!(
+            "{} attack(s){scope} ran and none got through, e.g. {} as {}: {}",
+            ran.len(),
+            first.attack.name(),
+            first.role,
+            first.detail
+        );
+        if proof.claims_suspect {
+            reason.push_str(
+                "; but tenant A could not read its own rows anywhere, so its claims are probably wrong",
+            );
+        }
+        ("not_reproduced", reason)
+    } else if let Some(first) = matched.first() {
+        (
+            "not_attempted",
+            format!("every attack{scope} was skipped: {}", first.detail),
+        )
+    } else {
+        (
+            "not_attempted",
+            format!("the proof made no attack on {table}{scope}: it attacks tenant tables, the views over them and SECURITY DEFINER functions"),
+        )
+    };
+    serde_json::json!({
+        "status": status,
+        "reason": reason,
+        "attacks": leaks,
+    })
+}
+
+/// `evidence.proof` when the proof could not run at all.
+pub fn proof_not_attempted(reason: &str) -> serde_json::Value {
+    serde_json::json!({ "status": "not_attempted", "reason": reason, "attacks": [] })
+}

@@ -4,10 +4,15 @@
 //! value of the right type (enum label, domain over its base type, array, JSON, …) for every
 //! other NOT NULL column. Always executed inside the proof's rolled-back transaction.
 //!
-//! CHECK constraints are honoured by PostgreSQL itself: a row it refuses is reported as the
-//! reason the table was skipped, never guessed around.
+//! Values are chosen to satisfy what the table's policies compare columns with (`status =
+//! 'sent'`) and its simple CHECK constraints (`col IN (…)`, `col > 0`, `char_length(col) > n`),
+//! see [`crate::predicates`]; anything else is left to PostgreSQL: a row it refuses is reported
+//! as the reason the table was skipped, never guessed around.
+//!
+//! Foreign keys to the users table (`auth.users`) point at the tenant's own user (the JWT's
+//! `sub` for A), whose row is inserted inside the transaction when it does not exist.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use anyhow::{Context, Result};
@@ -16,6 +21,7 @@ use tenantguard_tenant_model::{Tenancy, TenantModel};
 use tokio_postgres::Client;
 
 use crate::literal;
+use crate::predicates::ColumnHint;
 
 /// What the builder needs to know of a column beyond the snapshot.
 #[derive(Debug, Clone)]
@@ -77,6 +83,31 @@ pub async fn column_meta(client: &Client, oids: &[u32]) -> Result<HashMap<u32, V
 /// Distinct values for unique columns across one run.
 static SALT: AtomicU32 = AtomicU32::new(0);
 
+/// A literal of the column's type satisfying `hint`, or None when no value can be built.
+pub fn value_with_hint(m: &ColumnMeta, hint: Option<&ColumnHint>) -> Option<String> {
+    let Some(h) = hint else {
+        return value_for(m);
+    };
+    if let Some(v) = h.seed_value() {
+        return Some(format!("{}::{}", literal(&v), m.type_sql));
+    }
+    match m.category {
+        'N' if h.above.is_some() => {
+            let floor = h.above.unwrap_or_default().floor() as i64 + 1;
+            Some(format!("({floor})::{}", m.type_sql))
+        }
+        'S' if h.min_length.is_some() => {
+            let v = value_for(m)?;
+            let n = h.min_length.unwrap_or_default();
+            Some(format!(
+                "rpad({v}, greatest({n}, length({v})), 'x')::{}",
+                m.type_sql
+            ))
+        }
+        _ => value_for(m),
+    }
+}
+
 /// A literal of the column's type, or None when no value can be built for it.
 pub fn value_for(m: &ColumnMeta) -> Option<String> {
     let salt = SALT.fetch_add(1, Ordering::Relaxed)
@@ -110,6 +141,52 @@ pub struct RowBuilder<'a> {
     pub snapshot: &'a Snapshot,
     pub model: &'a TenantModel,
     pub meta: &'a HashMap<u32, Vec<ColumnMeta>>,
+    pub seeds: &'a SeedContext,
+}
+
+/// What the row builder knows beyond the catalog: who each tenant's user is, and what values
+/// the policies and CHECK constraints want.
+#[derive(Debug, Clone, Default)]
+pub struct SeedContext {
+    /// The users table (`auth.users`) and its key column, when the snapshot has it.
+    pub users: Option<(QualifiedName, String)>,
+    /// Tenant → the user that acts for it (A's is the JWT's `sub`).
+    pub user_of: HashMap<String, String>,
+    /// Per table, per column: what seeded values should be.
+    pub hints: HashMap<QualifiedName, BTreeMap<String, ColumnHint>>,
+    /// The tables the policies look the caller up in: A's user is made a member of A there.
+    pub memberships: Vec<crate::predicates::MembershipLookup>,
+}
+
+impl SeedContext {
+    pub fn build(
+        snapshot: &Snapshot,
+        user_of: HashMap<String, String>,
+        memberships: Vec<crate::predicates::MembershipLookup>,
+    ) -> SeedContext {
+        let users_name = QualifiedName::new("auth", "users");
+        let users = snapshot.any_relation(&users_name).and_then(|r| {
+            let pk = r.primary_key()?;
+            (pk.columns.len() == 1).then(|| (users_name.clone(), pk.columns[0].clone()))
+        });
+        let hints = snapshot
+            .relations
+            .iter()
+            .filter(|r| r.kind.is_table())
+            .map(|r| (r.qualified_name(), crate::predicates::column_hints(r)))
+            .filter(|(_, h)| !h.is_empty())
+            .collect();
+        SeedContext {
+            users,
+            user_of,
+            hints,
+            memberships,
+        }
+    }
+
+    pub fn hint(&self, table: &QualifiedName, column: &str) -> Option<&ColumnHint> {
+        self.hints.get(table)?.get(column)
+    }
 }
 
 /// How deep parents are seeded before giving up.
@@ -155,6 +232,17 @@ impl RowBuilder<'_> {
         }
     }
 
+    /// `value` as a literal of `table.column`'s type.
+    pub fn typed(&self, table: &QualifiedName, column: &str, value: &str) -> String {
+        let ty = self
+            .snapshot
+            .any_relation(table)
+            .and_then(|r| self.meta.get(&r.oid))
+            .and_then(|m| m.iter().find(|m| m.name == column))
+            .map_or("text", |m| m.type_sql.as_str());
+        format!("{}::{ty}", literal(value))
+    }
+
     /// The tenancy of a table, partitions and inheritance children taking their parent's.
     pub fn tenancy(&self, table: &QualifiedName) -> Option<&Tenancy> {
         if let Some(t) = self.model.tenancy(table) {
@@ -172,15 +260,31 @@ impl RowBuilder<'_> {
         tenant: &str,
         depth: usize,
     ) -> Result<Vec<(String, String)>, String> {
+        self.row_in(table, tenant, depth, &[], &[]).await
+    }
+
+    /// As [`Self::row_for`], with some columns given (`overrides`: column → SQL value) and the
+    /// tables whose rows are being built around it (`chain`: a nullable foreign key back into
+    /// one of them is left NULL instead of seeding round a cycle).
+    pub async fn row_in(
+        &self,
+        table: &QualifiedName,
+        tenant: &str,
+        depth: usize,
+        chain: &[QualifiedName],
+        overrides: &[(String, String)],
+    ) -> Result<Vec<(String, String)>, String> {
         let rel = self
             .snapshot
-            .relation(table)
+            .any_relation(table)
             .ok_or_else(|| format!("{table} is not in the snapshot"))?;
+        let mut chain = chain.to_vec();
+        chain.push(table.clone());
         let meta = self
             .meta
             .get(&rel.oid)
             .ok_or_else(|| format!("no column types read for {table}"))?;
-        let mut values: Vec<(String, String)> = vec![];
+        let mut values: Vec<(String, String)> = overrides.to_vec();
         let set = |values: &Vec<(String, String)>, c: &str| values.iter().any(|(n, _)| n == c);
         let type_of = |c: &str| {
             meta.iter()
@@ -189,7 +293,7 @@ impl RowBuilder<'_> {
                 .unwrap_or_else(|| "text".into())
         };
         match self.tenancy(table) {
-            Some(Tenancy::Direct { column, .. }) => {
+            Some(Tenancy::Direct { column, .. }) if !set(&values, column) => {
                 values.push((
                     column.clone(),
                     format!("{}::{}", literal(tenant), type_of(column)),
@@ -209,7 +313,9 @@ impl RowBuilder<'_> {
             if c.columns.iter().all(|col| set(&values, col)) {
                 continue;
             }
-            let parent_rows = self.parent_values(rel, c, fk, tenant, depth).await?;
+            let parent_rows = self
+                .parent_values(rel, c, fk, tenant, depth, &chain)
+                .await?;
             match parent_rows {
                 Some(vals) => {
                     for (col, v) in c.columns.iter().zip(vals) {
@@ -239,10 +345,20 @@ impl RowBuilder<'_> {
             }
         }
         for m in meta {
-            if set(&values, &m.name) || m.generated || m.identity || m.has_default || !m.not_null {
+            if set(&values, &m.name) || m.generated || m.identity_always {
                 continue;
             }
-            let v = value_for(m).ok_or_else(|| {
+            let hint = self.seeds.hint(table, &m.name);
+            // A value the policies compare the column with is seeded even where the column
+            // could be left NULL or to its default: that is the row they let through.
+            if let Some(v) = hint.and_then(|h| h.seed_value()) {
+                values.push((m.name.clone(), format!("{}::{}", literal(&v), m.type_sql)));
+                continue;
+            }
+            if m.identity || m.has_default || !m.not_null {
+                continue;
+            }
+            let v = value_with_hint(m, hint).ok_or_else(|| {
                 format!(
                     "no value can be built for {}.{} of type {}",
                     table, m.name, m.type_sql
@@ -262,8 +378,17 @@ impl RowBuilder<'_> {
         fk: &tenantguard_catalog::ForeignKey,
         tenant: &str,
         depth: usize,
+        chain: &[QualifiedName],
     ) -> Result<Option<Vec<Option<String>>>, String> {
         let parent = &fk.references;
+        // The tenant's own user (its row is made sure of at the start of the transaction).
+        if let (Some((users, key)), Some(user)) =
+            (&self.seeds.users, self.seeds.user_of.get(tenant))
+        {
+            if parent == users && fk.referenced_columns == [key.clone()] {
+                return Ok(Some(vec![Some(user.clone())]));
+            }
+        }
         let cols: Vec<String> = fk
             .referenced_columns
             .iter()
@@ -296,8 +421,18 @@ impl RowBuilder<'_> {
         if matches!(self.tenancy(parent), Some(Tenancy::Root)) {
             return Ok(None);
         }
-        let _ = c;
-        let (oid, ctid) = Box::pin(self.seed(parent, tenant, depth + 1)).await?;
+        // Round a cycle of foreign keys: a nullable one back into a table being built is left
+        // NULL (seeding it would insert the cycle's rows again and again).
+        let nullable = c.columns.iter().all(|col| {
+            self.meta
+                .get(&rel.oid)
+                .and_then(|m| m.iter().find(|m| &m.name == col))
+                .is_some_and(|m| !m.not_null)
+        });
+        if nullable && chain.contains(parent) {
+            return Ok(None);
+        }
+        let (oid, ctid) = Box::pin(self.seed_in(parent, tenant, depth + 1, chain, &[])).await?;
         let sql = format!(
             "SELECT {} FROM {} p WHERE p.tableoid = {oid} AND p.ctid = {}::tid",
             cols.join(", "),
@@ -323,7 +458,19 @@ impl RowBuilder<'_> {
         tenant: &str,
         depth: usize,
     ) -> Result<(u32, String), String> {
-        let values = self.row_for(table, tenant, depth).await?;
+        self.seed_in(table, tenant, depth, &[], &[]).await
+    }
+
+    /// As [`Self::seed`], with [`Self::row_in`]'s `chain` and `overrides`.
+    pub async fn seed_in(
+        &self,
+        table: &QualifiedName,
+        tenant: &str,
+        depth: usize,
+        chain: &[QualifiedName],
+        overrides: &[(String, String)],
+    ) -> Result<(u32, String), String> {
+        let values = self.row_in(table, tenant, depth, chain, overrides).await?;
         let sql = format!(
             "{} RETURNING tableoid::oid, ctid::text",
             insert_sql(table, &values)

@@ -1,7 +1,7 @@
 //! The driver: choose the tenants and attackers, list the objects to attack, and attack them
 //! on `jobs` connections at once, each object in its own rolled-back transaction.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,13 +13,16 @@ use tenantguard_catalog::{
 use tenantguard_tenant_model::{Tenancy, TenantModel};
 
 use crate::attacker::{Attacker, ClaimTemplate};
-use crate::attacks::{attack_table, Settings, TableCtx};
+use crate::attacks::{attack_table, own_table, Settings, TableCtx};
 use crate::objects::{attack_function, attack_view};
-use crate::rows::{column_meta, RowBuilder};
+use crate::own::OwnAccessMatrix;
+use crate::rows::{column_meta, RowBuilder, SeedContext};
 use crate::{tenants, ProofReport};
+use tenantguard_access::AccessModel;
 
 pub type Progress = Arc<dyn Fn(usize, usize, &str) + Send + Sync>;
 
+#[derive(Clone)]
 pub struct ProveOptions {
     pub tenants: Option<(String, String)>,
     pub extra_roles: Vec<String>,
@@ -30,6 +33,9 @@ pub struct ProveOptions {
     pub lock_timeout: Duration,
     pub max_write_rows: f64,
     pub progress: Option<Progress>,
+    /// The analysis of the same snapshot, when the caller has one (the claims the policies read
+    /// are taken from it); built with the default API roles otherwise.
+    pub access: Option<Arc<AccessModel>>,
 }
 
 impl Default for ProveOptions {
@@ -44,6 +50,7 @@ impl Default for ProveOptions {
             lock_timeout: Duration::from_secs(2),
             max_write_rows: 1_000_000.0,
             progress: None,
+            access: None,
         }
     }
 }
@@ -63,15 +70,106 @@ impl Task<'_> {
     }
 }
 
-/// Runs every attack. Nothing is committed: each object's transaction ends in ROLLBACK.
-pub async fn prove(
-    url: &str,
+/// What every run needs before the first attack: the tenants, the attackers, column types and
+/// what the row builder knows.
+struct Setup {
+    pair: crate::TenantPair,
+    attackers: Vec<Attacker>,
+    notes: Vec<String>,
+    meta: std::collections::HashMap<u32, Vec<crate::rows::ColumnMeta>>,
+    seeds: SeedContext,
+    settings: Settings,
+}
+
+/// The claim the policies read most (`tenantguard_rules::rls::main_claim`'s count, on the
+/// access model's observations), if any policy reads one.
+pub fn main_claim(access: &AccessModel) -> Option<String> {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for p in &access.policies {
+        for o in &p.observations {
+            if let tenantguard_access::Observation::Claim { path, .. } = o {
+                *counts.entry(path.clone()).or_default() += 1;
+            }
+        }
+    }
+    counts.into_iter().max_by_key(|(_, n)| *n).map(|(p, _)| p)
+}
+
+async fn setup(
+    client: &tokio_postgres::Client,
     snapshot: &Snapshot,
     model: &TenantModel,
+    access: &AccessModel,
     opts: &ProveOptions,
-) -> Result<ProofReport> {
-    let started = Instant::now();
-    let (client, target) = connect(url).await?;
+) -> Result<Setup> {
+    let mut notes = vec![];
+    let memberships = crate::predicates::membership_lookups(snapshot);
+    let pair = tenants::pick(client, snapshot, model, opts.tenants.clone(), &memberships).await?;
+    let user = pair
+        .attacker_user
+        .clone()
+        .unwrap_or_else(|| "00000000-0000-4000-8000-0000000000a1".into());
+    let victim_user = pair
+        .victim_user
+        .clone()
+        .unwrap_or_else(|| "00000000-0000-4000-8000-0000000000b2".into());
+    if pair.attacker_user.is_none() {
+        notes.push(if memberships.is_empty() {
+            "no user of tenant A was found (no column referencing auth.users or named user_id): the JWT's sub is a made-up user".to_string()
+        } else {
+            "no user of tenant A was found: the JWT's sub is a made-up user, made a member of A (inside each rolled-back transaction) where the policies look the caller up".to_string()
+        });
+    }
+    let role_names: HashSet<&str> = snapshot.roles.iter().map(|r| r.name.as_str()).collect();
+    // The claim the policies read, when the claims are not configured.
+    let mut claims = opts.claims.clone();
+    if claims.is_default_claims() {
+        if let Some(path) = main_claim(access).filter(|p| p != "organization_id") {
+            claims = claims.with_claim_path(&path);
+            notes.push(format!(
+                "the policies read the tenant from the JWT claim `{path}`: A's JWT carries A there"
+            ));
+        }
+    }
+    let (attackers, attacker_notes) = Attacker::defaults(
+        &claims,
+        &pair.attacker,
+        &pair.victim,
+        &user,
+        &opts.extra_roles,
+        &|r| role_names.contains(r),
+    )
+    .map_err(anyhow::Error::msg)?;
+    notes.extend(attacker_notes);
+    let table_oids: Vec<u32> = snapshot
+        .relations
+        .iter()
+        .chain(&snapshot.support_relations)
+        .filter(|r| matches!(r.kind, RelationKind::Table | RelationKind::PartitionedTable))
+        .map(|r| r.oid)
+        .collect();
+    let meta = column_meta(client, &table_oids).await?;
+    let mut user_of = std::collections::HashMap::new();
+    user_of.insert(pair.attacker.clone(), user);
+    user_of.insert(pair.victim.clone(), victim_user);
+    let seeds = SeedContext::build(snapshot, user_of, memberships);
+    let settings = Settings {
+        read_only: opts.read_only,
+        statement_timeout: opts.statement_timeout,
+        lock_timeout: opts.lock_timeout,
+        max_write_rows: opts.max_write_rows,
+    };
+    Ok(Setup {
+        pair,
+        attackers,
+        notes,
+        meta,
+        seeds,
+        settings,
+    })
+}
+
+async fn bounded(client: &tokio_postgres::Client, opts: &ProveOptions) -> Result<()> {
     // The set-up queries (choosing tenants, column types) run outside the attack transactions:
     // bound them like the attacks.
     client
@@ -81,29 +179,82 @@ pub async fn prove(
             opts.lock_timeout.as_millis().max(1)
         ))
         .await
-        .context("setting timeouts")?;
-    let mut notes = vec![];
-    let pair = tenants::pick(&client, snapshot, model, opts.tenants.clone())
+        .context("setting timeouts")
+}
+
+/// The access model `prove` reads the claims and lookups from: the caller's, or built with
+/// the default roles.
+fn access_of<'a>(
+    snapshot: &Snapshot,
+    model: &TenantModel,
+    opts: &'a ProveOptions,
+    built: &'a mut Option<AccessModel>,
+) -> &'a AccessModel {
+    match &opts.access {
+        Some(a) => a,
+        None => built.insert(AccessModel::build(
+            snapshot,
+            model,
+            &tenantguard_access::AccessConfig::default(),
+        )),
+    }
+}
+
+/// A's own-access matrix alone (no attack on B): for comparing before and after a change
+/// (e.g. a fix phase) that must not take A's own rows away. Every table in its own
+/// rolled-back transaction on `client`.
+pub async fn own_access(
+    client: &tokio_postgres::Client,
+    snapshot: &Snapshot,
+    model: &TenantModel,
+    access: &AccessModel,
+    opts: &ProveOptions,
+) -> Result<OwnAccessMatrix> {
+    bounded(client, opts).await?;
+    let s = setup(client, snapshot, model, access, opts).await?;
+    let ctx = TableCtx {
+        rows: RowBuilder {
+            client,
+            snapshot,
+            model,
+            meta: &s.meta,
+            seeds: &s.seeds,
+        },
+        pair: &s.pair,
+        attackers: &s.attackers,
+        settings: &s.settings,
+    };
+    let mut entries = vec![];
+    for task in tasks(snapshot, model, &s.attackers) {
+        if let Task::Table(rel) = task {
+            entries.extend(own_table(&ctx, rel).await);
+        }
+    }
+    Ok(OwnAccessMatrix { entries })
+}
+
+/// Runs every attack. Nothing is committed: each object's transaction ends in ROLLBACK.
+pub async fn prove(
+    url: &str,
+    snapshot: &Snapshot,
+    model: &TenantModel,
+    opts: &ProveOptions,
+) -> Result<ProofReport> {
+    let started = Instant::now();
+    let (client, target) = connect(url).await?;
+    bounded(&client, opts).await?;
+    let mut built = None;
+    let access = access_of(snapshot, model, opts, &mut built);
+    let Setup {
+        pair,
+        attackers,
+        mut notes,
+        meta,
+        seeds,
+        settings,
+    } = setup(&client, snapshot, model, access, opts)
         .await
         .with_context(|| format!("choosing tenants in {target}"))?;
-    let user = pair
-        .attacker_user
-        .clone()
-        .unwrap_or_else(|| "00000000-0000-4000-8000-0000000000a1".into());
-    if pair.attacker_user.is_none() {
-        notes.push("no user of tenant A was found (no column referencing auth.users or named user_id): the JWT's sub is a made-up user, so membership policies will show A as an outsider".into());
-    }
-    let role_names: HashSet<&str> = snapshot.roles.iter().map(|r| r.name.as_str()).collect();
-    let (attackers, attacker_notes) = Attacker::defaults(
-        &opts.claims,
-        &pair.attacker,
-        &pair.victim,
-        &user,
-        &opts.extra_roles,
-        &|r| role_names.contains(r),
-    )
-    .map_err(anyhow::Error::msg)?;
-    notes.extend(attacker_notes);
     if !snapshot.current_user_bypasses_rls {
         notes.push(format!(
             "role {} is subject to RLS: B's rows it cannot see are neither attacked nor counted; prove as the table owner or a BYPASSRLS role",
@@ -115,19 +266,6 @@ pub async fn prove(
     }
 
     let tasks = tasks(snapshot, model, &attackers);
-    let table_oids: Vec<u32> = snapshot
-        .relations
-        .iter()
-        .filter(|r| matches!(r.kind, RelationKind::Table | RelationKind::PartitionedTable))
-        .map(|r| r.oid)
-        .collect();
-    let meta = column_meta(&client, &table_oids).await?;
-    let settings = Settings {
-        read_only: opts.read_only,
-        statement_timeout: opts.statement_timeout,
-        lock_timeout: opts.lock_timeout,
-        max_write_rows: opts.max_write_rows,
-    };
     let key_type = model
         .root
         .as_ref()
@@ -143,8 +281,8 @@ pub async fn prove(
     let done = AtomicUsize::new(0);
     let total = tasks.len();
     let workers = clients.iter().map(|client| {
-        let (tasks, next, done, meta, pair, attackers, settings, key_type) = (
-            &tasks, &next, &done, &meta, &pair, &attackers, &settings, &key_type,
+        let (tasks, next, done, meta, pair, attackers, settings, key_type, seeds) = (
+            &tasks, &next, &done, &meta, &pair, &attackers, &settings, &key_type, &seeds,
         );
         async move {
             let ctx = TableCtx {
@@ -153,6 +291,7 @@ pub async fn prove(
                     snapshot,
                     model,
                     meta,
+                    seeds,
                 },
                 pair,
                 attackers,
@@ -164,12 +303,14 @@ pub async fn prove(
                 let Some(task) = tasks.get(i) else { break };
                 let results = match task {
                     Task::Table(rel) => attack_table(&ctx, rel).await,
-                    Task::View(view, key) => {
-                        attack_view(client, view, key, pair, attackers, settings).await
-                    }
-                    Task::Function(f) => {
-                        attack_function(client, f, key_type, pair, attackers, settings).await
-                    }
+                    Task::View(view, key) => (
+                        attack_view(client, view, key, pair, attackers, settings).await,
+                        vec![],
+                    ),
+                    Task::Function(f) => (
+                        attack_function(client, f, key_type, pair, attackers, settings).await,
+                        vec![],
+                    ),
                 };
                 let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                 if let Some(p) = &opts.progress {
@@ -180,14 +321,24 @@ pub async fn prove(
             out
         }
     });
-    let mut per_task: Vec<(usize, Vec<crate::AttackResult>)> =
-        futures_util::future::join_all(workers)
-            .await
-            .into_iter()
-            .flatten()
-            .collect();
+    type PerTask = (Vec<crate::AttackResult>, Vec<crate::OwnAccess>);
+    let mut per_task: Vec<(usize, PerTask)> = futures_util::future::join_all(workers)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
     per_task.sort_by_key(|(i, _)| *i);
-    let results: Vec<crate::AttackResult> = per_task.into_iter().flat_map(|(_, r)| r).collect();
+    let mut results = vec![];
+    let mut own = vec![];
+    for (_, (r, o)) in per_task {
+        results.extend(r);
+        own.extend(o);
+    }
+    let own = OwnAccessMatrix { entries: own };
+    let suspect = crate::own::suspect_claims_note(&own);
+    if let Some(note) = &suspect {
+        notes.insert(0, note.clone());
+    }
     Ok(ProofReport {
         tool: "tenantguard".into(),
         version: env!("CARGO_PKG_VERSION").into(),
@@ -198,6 +349,8 @@ pub async fn prove(
         read_only: opts.read_only,
         summary: ProofReport::summarise(&results),
         results,
+        own_access: own.entries,
+        claims_suspect: suspect.is_some(),
         elapsed_ms: started.elapsed().as_millis() as u64,
         notes,
     })

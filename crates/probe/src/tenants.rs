@@ -3,9 +3,10 @@
 
 use anyhow::{bail, Context, Result};
 use tenantguard_catalog::{quote_ident, QualifiedName, Snapshot};
-use tenantguard_tenant_model::{TenantModel, TenantRoot};
+use tenantguard_tenant_model::{Tenancy, TenantModel, TenantRoot};
 use tokio_postgres::Client;
 
+use crate::predicates::MembershipLookup;
 use crate::TenantPair;
 
 /// Rows sampled per table when counting which tenants have data.
@@ -18,6 +19,7 @@ pub async fn pick(
     snapshot: &Snapshot,
     model: &TenantModel,
     requested: Option<(String, String)>,
+    memberships: &[MembershipLookup],
 ) -> Result<TenantPair> {
     let Some(root) = &model.root else {
         bail!("no tenant root was found, so there is no tenant to impersonate: name it in tenantguard.toml ([tenant] root = \"…\")");
@@ -68,12 +70,22 @@ pub async fn pick(
             (ids[0].clone(), ids[1].clone(), how, synthesized)
         }
     };
-    let attacker_user = user_of(client, snapshot, model, &attacker).await?;
+    let attacker_user = user_of(client, snapshot, model, memberships, &attacker, None).await?;
+    let victim_user = user_of(
+        client,
+        snapshot,
+        model,
+        memberships,
+        &victim,
+        attacker_user.as_deref(),
+    )
+    .await?;
     Ok(TenantPair {
         attacker,
         victim,
         how_chosen: how,
         attacker_user,
+        victim_user,
         synthesized,
     })
 }
@@ -158,15 +170,29 @@ async fn new_tenant_id(client: &Client, root: &TenantRoot, taken: &[String]) -> 
         .get(0))
 }
 
-/// A user of tenant A: the value of a column referencing `auth.users` (or named `user_id`) in
-/// a row of A. Membership policies (`… WHERE user_id = auth.uid()`) need a real one.
+/// A user of a tenant: first a member in a table the policies look the caller up in, else the
+/// value of a column referencing `auth.users` (or named `user_id`) in a row of the tenant;
+/// never `not` (B's user is not A's).
 async fn user_of(
     client: &Client,
     snapshot: &Snapshot,
     model: &TenantModel,
+    memberships: &[MembershipLookup],
     tenant: &str,
+    not: Option<&str>,
 ) -> Result<Option<String>> {
+    let not = not.unwrap_or("");
     let mut probes = vec![];
+    for m in memberships {
+        if let Some(Tenancy::Direct { column, .. }) = model.tenancy(&m.table) {
+            probes.push(format!(
+                "(SELECT {c}::text FROM {} WHERE {k}::text = $1 AND {c} IS NOT NULL AND {c}::text <> $2 LIMIT 1)",
+                m.table.sql(),
+                c = quote_ident(&m.user_column),
+                k = quote_ident(column)
+            ));
+        }
+    }
     for (t, k) in model.direct_tables() {
         let Some(rel) = snapshot.relation(t) else {
             continue;
@@ -182,7 +208,7 @@ async fn user_of(
         }
         for c in user_columns {
             probes.push(format!(
-                "(SELECT {c}::text FROM {} WHERE {k}::text = $1 AND {c} IS NOT NULL LIMIT 1)",
+                "(SELECT {c}::text FROM {} WHERE {k}::text = $1 AND {c} IS NOT NULL AND {c}::text <> $2 LIMIT 1)",
                 t.sql(),
                 c = quote_ident(c),
                 k = quote_ident(k)
@@ -196,7 +222,7 @@ async fn user_of(
     let row = client
         .query(
             &format!("SELECT * FROM ({}) u LIMIT 1", probes.join(" UNION ALL ")),
-            &[&tenant],
+            &[&tenant, &not],
         )
         .await
         .context("looking for a user of the attacking tenant")?;

@@ -7,8 +7,11 @@
 //! exactly how many of B's rows were reached.
 
 use serde_json::json;
+use tenantguard_access::Command;
 use tenantguard_catalog::{connect, load_snapshot, SnapshotOptions};
-use tenantguard_probe::{prove, Attack, ObjectKind, Outcome, ProofReport, ProveOptions};
+use tenantguard_probe::{
+    prove, Attack, ObjectKind, Outcome, OwnOutcome, ProofReport, ProveOptions,
+};
 use tenantguard_tenant_model::{TenantConfig, TenantModel};
 
 // ---------------------------------------------------------------------------------------------
@@ -1289,4 +1292,384 @@ async fn made_up_tenants_when_fewer_than_two_exist() {
         Attack::Read,
         "--read-only makes none up",
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Seeding through auth.users, claims and memberships from the policies, own access
+// ---------------------------------------------------------------------------------------------
+
+/// A fresh Supabase database with `sql` only (no tenant root of the shared builder).
+async fn bare_database(sql: &str) -> Db {
+    let (name, url) = pg_harness::fresh_database(true).await.expect("database");
+    let client = pg_harness::shared().connect(&name).await.expect("connect");
+    client
+        .batch_execute(&expand(&format!("{sql}\nANALYZE;")))
+        .await
+        .unwrap_or_else(|e| panic!("schema: {e:?}"));
+    Db { name, url }
+}
+
+async fn prove_default(db: &Db, opts: ProveOptions) -> ProofReport {
+    let (client, _) = connect(&db.url).await.expect("connect");
+    let snapshot = load_snapshot(&client, &SnapshotOptions::default())
+        .await
+        .expect("snapshot");
+    let model = TenantModel::infer(&snapshot, &TenantConfig::default()).expect("model");
+    prove(&db.url, &snapshot, &model, &opts)
+        .await
+        .expect("prove")
+}
+
+/// The own-access outcome of one cell.
+#[track_caller]
+fn own(report: &ProofReport, table: &str, role: &str, command: Command) -> OwnOutcome {
+    let found: Vec<_> = report
+        .own_access
+        .iter()
+        .filter(|o| o.table == table && o.role == role && o.command == command)
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "{table} / {role} / {command:?}: {:#?}",
+        report.own_access
+    );
+    found[0].outcome
+}
+
+/// A migrations-only Supabase schema (no rows anywhere, not even tenants or users) whose
+/// tenant tables reference `auth.users`: the proof reads `auth.users` without auditing it,
+/// inserts A's and B's users inside the rolled-back transaction, and attacks every table.
+#[tokio::test]
+async fn seeds_through_auth_users_in_an_empty_supabase_schema() {
+    let db = bare_database(
+        "CREATE TABLE organizations (id uuid PRIMARY KEY, name text NOT NULL,
+                                     owner_id uuid NOT NULL REFERENCES auth.users);
+         ALTER TABLE organizations ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY own_org ON organizations FOR SELECT TO authenticated USING (id = $CLAIM);
+         CREATE TABLE projects (id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+                                org_id uuid NOT NULL REFERENCES organizations ON DELETE CASCADE,
+                                created_by uuid NOT NULL REFERENCES auth.users,
+                                title text NOT NULL);
+         ALTER TABLE projects ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY p ON projects FOR ALL TO authenticated USING (org_id = $CLAIM) WITH CHECK (org_id = $CLAIM);
+         CREATE TABLE files (id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+                             org_id uuid NOT NULL REFERENCES organizations ON DELETE CASCADE,
+                             created_by uuid NOT NULL REFERENCES auth.users,
+                             name text NOT NULL);
+         ALTER TABLE files ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY f ON files FOR SELECT USING (true);",
+    )
+    .await;
+    let (client, _) = connect(&db.url).await.unwrap();
+    let snapshot = load_snapshot(&client, &SnapshotOptions::default())
+        .await
+        .unwrap();
+    let users = tenantguard_catalog::QualifiedName::new("auth", "users");
+    // Read as a foreign-key parent, never audited.
+    assert!(snapshot.relation(&users).is_none());
+    assert!(snapshot.schemas.iter().all(|s| s != "auth"));
+    let support = snapshot.support_relation(&users).expect("auth.users read");
+    assert_eq!(support.primary_key().unwrap().columns, ["id"]);
+    let model = TenantModel::infer(&snapshot, &TenantConfig::default()).unwrap();
+    assert!(model.tenancy(&users).is_none());
+
+    let r = prove(&db.url, &snapshot, &model, &ProveOptions::default())
+        .await
+        .unwrap();
+    for role in [AUTH, ANON, NO_CLAIM] {
+        check(&r, "public.files", role, Attack::Read, LEAK1);
+        check(&r, "public.projects", role, Attack::Read, BLOCKED);
+        check(&r, "public.projects", role, Attack::Insert, BLOCKED);
+        check(&r, "public.organizations", role, Attack::Read, BLOCKED);
+    }
+    check(&r, "public.projects", AUTH, Attack::Move, BLOCKED);
+    check(&r, "public.projects", AUTH, Attack::Update, BLOCKED);
+    assert!(
+        !r.results
+            .iter()
+            .any(|x| x.detail.contains("not in the snapshot")),
+        "{}",
+        listing(&r)
+    );
+    // A reaches its own (seeded) project: read, insert, update, delete.
+    for c in Command::ALL {
+        assert_eq!(own(&r, "public.projects", AUTH, c), OwnOutcome::Ok, "{c:?}");
+    }
+    assert!(!r.claims_suspect, "{:?}", r.notes);
+    let left: i64 = pg_harness::shared()
+        .connect(&db.name)
+        .await
+        .unwrap()
+        .query_one(
+            "SELECT (SELECT count(*) FROM auth.users) + (SELECT count(*) FROM organizations)
+                  + (SELECT count(*) FROM projects) + (SELECT count(*) FROM files)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0, "rows left behind");
+}
+
+/// Policies that read the tenant from `tenant_id` (not the template's `organization_id`): A's
+/// JWT carries A there, so A reaches its own rows and the `move` through `WITH CHECK (true)`
+/// is found (with the fixed template A saw nothing of its own and the proof said 0 leaks).
+#[tokio::test]
+async fn the_claim_the_policies_read_is_the_one_a_carries() {
+    let claim = "((SELECT auth.jwt()) ->> 'tenant_id')::uuid";
+    let db = bare_database(&format!(
+        "CREATE TABLE organizations (id uuid PRIMARY KEY, name text);
+         INSERT INTO organizations VALUES ($A, 'Alpha'), ($B, 'Beta');
+         ALTER TABLE organizations ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY own_org ON organizations FOR SELECT TO authenticated USING (id = {claim});
+         CREATE TABLE docs (id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+                            org_id uuid NOT NULL REFERENCES organizations ON DELETE CASCADE,
+                            body text);
+         ALTER TABLE docs ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY r ON docs FOR SELECT TO authenticated USING (org_id = {claim});
+         CREATE POLICY u ON docs FOR UPDATE TO authenticated USING (org_id = {claim}) WITH CHECK (true);
+         INSERT INTO docs (org_id, body) VALUES ($A, 'a1'), ($B, 'b1'), ($B, 'b2');"
+    ))
+    .await;
+    let r = prove_default(
+        &db,
+        ProveOptions {
+            tenants: Some((A.into(), B.into())),
+            ..Default::default()
+        },
+    )
+    .await;
+    let claims: serde_json::Value =
+        serde_json::from_str(&r.attackers[0].settings[0].1).expect("claims JSON");
+    assert_eq!(claims["tenant_id"], A, "{claims}");
+    assert_eq!(claims["user_metadata"]["tenant_id"], B, "{claims}");
+    check(&r, "public.docs", AUTH, Attack::Move, LEAK1);
+    check(&r, "public.docs", AUTH, Attack::Read, BLOCKED);
+    check(&r, "public.docs", AUTH, Attack::Update, BLOCKED);
+    assert_eq!(r.summary.leaks, 1, "{}", listing(&r));
+    assert_eq!(
+        own(&r, "public.docs", AUTH, Command::Select),
+        OwnOutcome::Ok
+    );
+    assert_eq!(
+        own(&r, "public.docs", AUTH, Command::Update),
+        OwnOutcome::Ok
+    );
+    // No INSERT or DELETE policy: A is denied its own inserts and deletes, and it says so.
+    assert_eq!(
+        own(&r, "public.docs", AUTH, Command::Insert),
+        OwnOutcome::Denied
+    );
+    assert_eq!(
+        own(&r, "public.docs", AUTH, Command::Delete),
+        OwnOutcome::Denied
+    );
+    // A configured template is taken as it is: A's claim is missing, A cannot read its own
+    // rows anywhere, and prove says its claims are probably wrong.
+    let r = prove_default(
+        &db,
+        ProveOptions {
+            tenants: Some((A.into(), B.into())),
+            claims: tenantguard_probe::ClaimTemplate {
+                claims: r#"{"sub": "{user}", "role": "{role}", "org": "{tenant}"}"#.into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    )
+    .await;
+    check(&r, "public.docs", AUTH, Attack::Move, BLOCKED);
+    assert_eq!(
+        own(&r, "public.docs", AUTH, Command::Select),
+        OwnOutcome::Denied
+    );
+    assert!(r.claims_suspect);
+    assert!(
+        r.notes[0].contains("claims the proof gives A are probably wrong"),
+        "{:?}",
+        r.notes
+    );
+}
+
+/// Membership tenancy: the policies look the caller up in `members` by `auth.uid()`. Nobody is
+/// a member yet; A's (made-up) user is made a member of A inside the transaction, so A reads
+/// its own project — and the `move` through `WITH CHECK (true)` is found.
+#[tokio::test]
+async fn a_is_made_a_member_where_the_policies_look_the_caller_up() {
+    let member_of =
+        "org_id IN (SELECT m.org_id FROM members m WHERE m.user_id = (SELECT auth.uid()))";
+    let db = bare_database(&format!(
+        "CREATE TABLE organizations (id uuid PRIMARY KEY, name text);
+         INSERT INTO organizations VALUES ($A, 'Alpha'), ($B, 'Beta');
+         CREATE TABLE members (org_id uuid NOT NULL REFERENCES organizations ON DELETE CASCADE,
+                               user_id uuid NOT NULL REFERENCES auth.users ON DELETE CASCADE,
+                               role text NOT NULL DEFAULT 'member',
+                               PRIMARY KEY (org_id, user_id));
+         ALTER TABLE members ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY self ON members FOR SELECT TO authenticated USING (user_id = (SELECT auth.uid()));
+         CREATE TABLE projects (id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+                                org_id uuid NOT NULL REFERENCES organizations ON DELETE CASCADE,
+                                name text);
+         ALTER TABLE projects ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY r ON projects FOR SELECT TO authenticated USING ({member_of});
+         CREATE POLICY u ON projects FOR UPDATE TO authenticated USING ({member_of}) WITH CHECK (true);
+         INSERT INTO projects (org_id, name) VALUES ($A, 'a1'), ($B, 'b1');"
+    ))
+    .await;
+    let r = prove_default(
+        &db,
+        ProveOptions {
+            tenants: Some((A.into(), B.into())),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        own(&r, "public.projects", AUTH, Command::Select),
+        OwnOutcome::Ok
+    );
+    assert_eq!(
+        own(&r, "public.projects", AUTH, Command::Update),
+        OwnOutcome::Ok
+    );
+    check(&r, "public.projects", AUTH, Attack::Move, LEAK1);
+    check(&r, "public.projects", AUTH, Attack::Read, BLOCKED);
+    assert!(!r.claims_suspect, "{:?}", r.notes);
+    let admin = pg_harness::shared().connect(&db.name).await.unwrap();
+    let left: i64 = admin
+        .query_one(
+            "SELECT (SELECT count(*) FROM members) + (SELECT count(*) FROM auth.users)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0, "the membership was not rolled back");
+
+    // The library call the fix crate uses: the same matrix, on one connection.
+    let (client, _) = connect(&db.url).await.unwrap();
+    let snapshot = load_snapshot(&client, &SnapshotOptions::default())
+        .await
+        .unwrap();
+    let model = TenantModel::infer(&snapshot, &TenantConfig::default()).unwrap();
+    let access = tenantguard_access::AccessModel::build(
+        &snapshot,
+        &model,
+        &tenantguard_access::AccessConfig::default(),
+    );
+    let opts = ProveOptions {
+        tenants: Some((A.into(), B.into())),
+        ..Default::default()
+    };
+    let before = tenantguard_probe::own_access(&client, &snapshot, &model, &access, &opts)
+        .await
+        .unwrap();
+    assert_eq!(before.entries, r.own_access);
+    // A change that takes A's own reads away shows up as lost cells.
+    admin
+        .batch_execute("DROP POLICY r ON projects")
+        .await
+        .unwrap();
+    let snapshot = load_snapshot(&client, &SnapshotOptions::default())
+        .await
+        .unwrap();
+    let after = tenantguard_probe::own_access(&client, &snapshot, &model, &access, &opts)
+        .await
+        .unwrap();
+    let lost: Vec<(String, Command)> = before
+        .lost_in(&after)
+        .into_iter()
+        .map(|(b, _)| (b.table.clone(), b.command))
+        .collect();
+    assert_eq!(
+        lost,
+        [
+            ("public.projects".to_string(), Command::Select),
+            ("public.projects".to_string(), Command::Update),
+        ]
+    );
+}
+
+/// `UPDATE USING (status = 'sent') WITH CHECK (status = 'signed')` for anon: anyone can sign
+/// any tenant's sent waiver. The seeded row of B is a sent one (the policy's constant, allowed
+/// by the CHECK), and the update sets what WITH CHECK demands: the leak is found.
+#[tokio::test]
+async fn seeded_values_satisfy_the_policies_and_checks() {
+    let db = database(&format!(
+        "CREATE TABLE waivers (id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+                               org_id uuid NOT NULL REFERENCES organizations ON DELETE CASCADE,
+                               status text CHECK (status IN ('draft', 'sent', 'signed')),
+                               signer text CHECK (char_length(signer) > 12),
+                               copies integer NOT NULL CHECK (copies > 0 AND copies < 10));
+         ALTER TABLE waivers ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY t ON waivers {SAFE};
+         CREATE POLICY sign ON waivers FOR UPDATE TO anon
+           USING (status = 'sent') WITH CHECK (status = 'signed');"
+    ))
+    .await;
+    let r = prove_all(&db).await;
+    check(&r, "public.waivers", ANON, Attack::UpdateAll, LEAK1);
+    // Without a SELECT policy for anon, an UPDATE with a WHERE sees nothing.
+    check(&r, "public.waivers", ANON, Attack::Update, BLOCKED);
+    check(&r, "public.waivers", AUTH, Attack::UpdateAll, BLOCKED);
+    check(&r, "public.waivers", AUTH, Attack::Read, BLOCKED);
+    assert_eq!(
+        own(&r, "public.waivers", AUTH, Command::Insert),
+        OwnOutcome::Ok
+    );
+}
+
+/// A cycle of foreign keys (a.b_id → b NOT NULL, b.a_id → a nullable): seeding B's row of one
+/// inserts more of B's rows of it round the cycle. They are all counted as B's, so a `move`
+/// that moves nothing (no UPDATE policy: the statement succeeds and updates no row) is not
+/// reported as a leak — which `audit --prove` printed as an analyser bug.
+#[tokio::test]
+async fn seeding_round_a_cycle_of_foreign_keys_counts_every_row_of_b() {
+    let db = database(&format!(
+        "CREATE TABLE cb (id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+                          org_id uuid NOT NULL REFERENCES organizations ON DELETE CASCADE,
+                          a_id uuid);
+         CREATE TABLE ca (id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+                          org_id uuid NOT NULL REFERENCES organizations ON DELETE CASCADE,
+                          b_id uuid NOT NULL REFERENCES cb);
+         ALTER TABLE cb ADD FOREIGN KEY (a_id) REFERENCES ca;
+         ALTER TABLE ca ENABLE ROW LEVEL SECURITY;
+         ALTER TABLE cb ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY t ON ca {SELECT_TENANT};
+         CREATE POLICY t ON cb {SELECT_TENANT};"
+    ))
+    .await;
+    let r = prove_all(&db).await;
+    for t in ["public.ca", "public.cb"] {
+        check(&r, t, AUTH, Attack::Move, BLOCKED);
+        check(&r, t, AUTH, Attack::Read, BLOCKED);
+        check(&r, t, AUTH, Attack::UpdateAll, BLOCKED);
+        check(&r, t, AUTH, Attack::DeleteAll, BLOCKED);
+    }
+    assert_eq!(r.summary.leaks, 0, "{}", listing(&r));
+}
+
+/// A SECURITY DEFINER function that raises for a tenant other than the caller's is blocked.
+#[tokio::test]
+async fn a_definer_function_that_raises_for_another_tenant_is_blocked() {
+    let db = database(&format!(
+        "{}
+         CREATE FUNCTION public.org_name(p uuid) RETURNS text
+           LANGUAGE plpgsql SECURITY DEFINER SET search_path = '' AS $fn$
+           BEGIN
+             IF p IS DISTINCT FROM (auth.jwt() ->> 'organization_id')::uuid THEN
+               RAISE EXCEPTION 'forbidden';
+             END IF;
+             RETURN (SELECT name FROM public.organizations WHERE id = p);
+           END $fn$;",
+        notes("notes_safe", &[SAFE]),
+    ))
+    .await;
+    let r = prove_all(&db).await;
+    for role in [AUTH, ANON, NO_CLAIM] {
+        let x = result(&r, "public.org_name(p uuid)", role, Attack::Call);
+        assert_eq!((x.outcome, x.rows), BLOCKED, "{role}: {}", x.detail);
+        assert!(x.detail.contains("forbidden"), "{}", x.detail);
+    }
 }

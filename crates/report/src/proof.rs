@@ -3,7 +3,9 @@
 
 use std::fmt::Write as _;
 
-use tenantguard_probe::{Attack, AttackResult, ObjectKind, Outcome, ProofReport, Reconciliation};
+use tenantguard_probe::{
+    Attack, AttackResult, Command, ObjectKind, Outcome, OwnOutcome, ProofReport, Reconciliation,
+};
 
 fn short(a: Attack) -> &'static str {
     match a {
@@ -96,6 +98,7 @@ pub fn render_proof_text(p: &ProofReport) -> String {
         }
         out.push('\n');
     }
+    render_own_access(&mut out, p);
     let listed = |out: &mut String, title: &str, o: Outcome| {
         let rows: Vec<&AttackResult> = p.results.iter().filter(|r| r.outcome == o).collect();
         if rows.is_empty() {
@@ -153,7 +156,68 @@ pub fn render_proof_text(p: &ProofReport) -> String {
         s.skipped,
         s.info
     );
+    if p.claims_suspect && s.leaks == 0 {
+        let _ = writeln!(
+            out,
+            "0 leaks is not evidence here: tenant A could not read its own rows either (its claims are probably wrong)"
+        );
+    }
     out
+}
+
+/// The positive control beside the attack matrix: A on its own rows, per attacker acting for
+/// A (`ok`, `DENIED`, `error`, `-`), then what kept A from them.
+fn render_own_access(out: &mut String, p: &ProofReport) {
+    if p.claims_suspect {
+        let _ = writeln!(
+            out,
+            "WARNING: tenant A could not read its own rows in any table: its claims are probably wrong, and \"blocked\" below proves nothing\n"
+        );
+    }
+    if p.own_access.is_empty() {
+        return;
+    }
+    let word = |o: OwnOutcome| match o {
+        OwnOutcome::Ok => "ok",
+        OwnOutcome::Denied => "DENIED",
+        OwnOutcome::Error => "error",
+        OwnOutcome::Skipped => "-",
+    };
+    for label in &p.roles {
+        let mine: Vec<_> = p.own_access.iter().filter(|o| &o.role == label).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "own rows, as {label} for A (ok = A reached its own row, DENIED = A was kept from it):"
+        );
+        let mut tables: Vec<&str> = vec![];
+        for o in &mine {
+            if !tables.contains(&o.table.as_str()) {
+                tables.push(&o.table);
+            }
+        }
+        let width = tables.iter().map(|t| t.len()).max().unwrap_or(5).max(5);
+        let _ = write!(out, "  {:width$}", "table");
+        for c in ["select", "insert", "update", "delete"] {
+            let _ = write!(out, " {c:>8}");
+        }
+        out.push('\n');
+        for t in &tables {
+            let _ = write!(out, "  {t:width$}");
+            for c in Command::ALL {
+                let w = mine
+                    .iter()
+                    .find(|o| o.table == *t && o.command == c)
+                    .map(|o| word(o.outcome))
+                    .unwrap_or_default();
+                let _ = write!(out, " {w:>8}");
+            }
+            out.push('\n');
+        }
+        out.push('\n');
+    }
 }
 
 pub fn render_reconciliation_text(items: &[Reconciliation]) -> String {
@@ -200,4 +264,66 @@ pub fn render_reconciliation_text(items: &[Reconciliation]) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tenantguard_probe::{Attacker, OwnAccess, ProofSummary};
+
+    #[test]
+    fn own_access_matrix_and_the_suspect_claims_warning() {
+        let own = |command, outcome| OwnAccess {
+            table: "public.docs".into(),
+            role: "authenticated".into(),
+            command,
+            outcome,
+            detail: String::new(),
+        };
+        let mut p = ProofReport {
+            tool: "tenantguard".into(),
+            version: "0".into(),
+            database: "db".into(),
+            tenants: None,
+            roles: vec!["authenticated".into()],
+            attackers: vec![Attacker {
+                label: "authenticated".into(),
+                role: "authenticated".into(),
+                settings: vec![],
+                has_tenant: true,
+            }],
+            read_only: false,
+            results: vec![],
+            own_access: vec![
+                own(Command::Select, OwnOutcome::Denied),
+                own(Command::Insert, OwnOutcome::Ok),
+                own(Command::Update, OwnOutcome::Skipped),
+                own(Command::Delete, OwnOutcome::Error),
+            ],
+            claims_suspect: true,
+            summary: ProofSummary::default(),
+            elapsed_ms: 0,
+            notes: vec![],
+        };
+        let text = render_proof_text(&p);
+        assert!(
+            text.contains("WARNING: tenant A could not read its own rows"),
+            "{text}"
+        );
+        assert!(text.contains("0 leaks is not evidence"), "{text}");
+        let row = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("public.docs"))
+            .expect("a row for public.docs");
+        assert_eq!(
+            row.split_whitespace().collect::<Vec<_>>(),
+            ["public.docs", "DENIED", "ok", "-", "error"]
+        );
+        p.claims_suspect = false;
+        let text = render_proof_text(&p);
+        assert!(
+            !text.contains("WARNING") && !text.contains("not evidence"),
+            "{text}"
+        );
+    }
 }
