@@ -868,7 +868,13 @@ fn render_table(rows: &[Row]) -> String {
             Ok(a) => {
                 cells.push("yes".into());
                 let proved = r.prove_error.is_none();
-                let p = |n: u64| if proved { n.to_string() } else { "-".to_string() };
+                let p = |n: u64| {
+                    if proved {
+                        n.to_string()
+                    } else {
+                        "-".to_string()
+                    }
+                };
                 cells.extend([
                     a.critical.to_string(),
                     a.high.to_string(),
@@ -935,7 +941,11 @@ fn render_table(rows: &[Row]) -> String {
     lines.push(vec![
         format!("TOTAL ({} projects)", rows.len()),
         rows.iter().map(|r| r.files).sum::<usize>().to_string(),
-        format!("{}/{}", rows.iter().filter(|r| r.loaded).count(), rows.len()),
+        format!(
+            "{}/{}",
+            rows.iter().filter(|r| r.loaded).count(),
+            rows.len()
+        ),
         sum(&|a| a.critical),
         sum(&|a| a.high),
         sum(&|a| a.confirmed),
