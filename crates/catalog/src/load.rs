@@ -519,25 +519,7 @@ async fn load_in_transaction(
             .map(|n| attnames.get(&(rel, n)).cloned().unwrap_or_default())
             .collect()
     };
-    for c in constraints {
-        let Some(&i) = by_oid.get(&c.rel) else {
-            continue;
-        };
-        let foreign_key = c.references.map(|f| ForeignKey {
-            references: QualifiedName::new(f.schema, f.table),
-            referenced_columns: names(f.relid, f.columns),
-            on_delete: f.on_delete,
-            on_update: f.on_update,
-        });
-        rels[i].constraints.push(Constraint {
-            name: c.name,
-            kind: c.kind,
-            validated: c.validated,
-            columns: names(c.rel, c.columns),
-            check: c.check,
-            foreign_key,
-        });
-    }
+    attach_constraints(&mut rels, &by_oid, constraints, &names);
     for (rel, t) in triggers {
         if let Some(&i) = by_oid.get(&rel) {
             rels[i].triggers.push(t);
@@ -696,7 +678,19 @@ async fn load_support(
             })
             .collect()
     };
-    for c in constraints? {
+    attach_constraints(&mut rels, &by_oid, constraints?, &names);
+    Ok(rels)
+}
+
+/// Puts each constraint on its relation, naming its columns (and the referenced ones) with
+/// `names` (relation oid, attribute numbers → column names).
+fn attach_constraints(
+    rels: &mut [Relation],
+    by_oid: &HashMap<u32, usize>,
+    constraints: Vec<RawConstraint>,
+    names: &dyn Fn(u32, Option<Vec<i16>>) -> Vec<String>,
+) {
+    for c in constraints {
         let Some(&i) = by_oid.get(&c.rel) else {
             continue;
         };
@@ -715,7 +709,6 @@ async fn load_support(
             foreign_key,
         });
     }
-    Ok(rels)
 }
 
 fn decode_relation(r: &Row) -> Option<Relation> {
