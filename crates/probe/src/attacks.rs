@@ -389,8 +389,53 @@ pub(crate) async fn seed_tenants(ctx: &TableCtx<'_>) -> Result<(), String> {
                 users.sql(),
                 quote_ident(key)
             );
-            if !exists(sql).await {
-                attempt(users.clone(), tenant.clone(), vec![(key.clone(), value)]).await;
+            if exists(sql).await {
+                continue;
+            }
+            // An email, as every GoTrue user has: `on auth.users insert` triggers copy it
+            // into NOT NULL columns of profiles.
+            let mut overrides = vec![(key.clone(), value)];
+            if ctx
+                .rows
+                .snapshot
+                .any_relation(users)
+                .is_some_and(|r| r.column("email").is_some())
+            {
+                overrides.push((
+                    "email".into(),
+                    ctx.rows
+                        .typed(users, "email", &format!("{user}@tenantguard.invalid")),
+                ));
+            }
+            attempt(users.clone(), tenant.clone(), overrides.clone()).await;
+            // A sign-up trigger that still refuses the made-up user (it wants metadata the
+            // app's sign-up form sends): the user row alone, with triggers off for this one
+            // insert (`session_replication_role = replica`, reset right after).
+            let sql = format!(
+                "SELECT 1 FROM {} WHERE {} = {}",
+                users.sql(),
+                quote_ident(key),
+                overrides[0].1
+            );
+            // Under a savepoint: a role that may not set it (not a superuser) must not abort
+            // the transaction.
+            if !exists(sql).await && client.batch_execute("SAVEPOINT tg_repl").await.is_ok() {
+                if client
+                    .batch_execute("SET LOCAL session_replication_role = replica")
+                    .await
+                    .is_ok()
+                {
+                    attempt(users.clone(), tenant.clone(), overrides).await;
+                    let _ = client
+                        .batch_execute(
+                            "SET LOCAL session_replication_role = origin; RELEASE SAVEPOINT tg_repl",
+                        )
+                        .await;
+                } else {
+                    let _ = client
+                        .batch_execute("ROLLBACK TO SAVEPOINT tg_repl; RELEASE SAVEPOINT tg_repl")
+                        .await;
+                }
             }
         }
     }

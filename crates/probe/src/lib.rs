@@ -26,7 +26,7 @@ pub use tenantguard_access::Command;
 pub use attacker::{Attacker, ClaimTemplate};
 pub use own::{OwnAccess, OwnAccessMatrix, OwnOutcome};
 pub use reconcile::{reconcile, Disagreement, Reconciliation};
-pub use run::{own_access, prove, ProveOptions};
+pub use run::{own_access, prove, OwnTrial, ProveOptions, TrialResult};
 
 /// One way of reaching another tenant's rows. The names are the JSON contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

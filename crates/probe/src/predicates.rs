@@ -68,6 +68,29 @@ fn constant(node: &Node) -> Option<String> {
     }
 }
 
+/// Every plain constant in an expression (a CHECK's), in order, without repeats: candidate
+/// values when a seeded row must satisfy it.
+pub(crate) fn check_constants(sql: &str) -> Vec<String> {
+    let Some(parsed) = parse_expression(sql) else {
+        return vec![];
+    };
+    let mut out: Vec<String> = vec![];
+    for (node, ..) in parsed.protobuf.nodes() {
+        let NodeRef::AConst(c) = node else { continue };
+        let v = match c.val.as_ref() {
+            Some(Val::Sval(s)) => s.sval.clone(),
+            Some(Val::Ival(i)) => i.ival.to_string(),
+            Some(Val::Fval(f)) => f.fval.clone(),
+            Some(Val::Boolval(b)) => b.boolval.to_string(),
+            _ => continue,
+        };
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    out
+}
+
 /// Constants of an `IN (…)` list or an `ANY (ARRAY[…])`.
 fn constants(node: &Node) -> Option<Vec<String>> {
     let items = match node.node.as_ref()? {

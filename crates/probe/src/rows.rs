@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use anyhow::{Context, Result};
 use tenantguard_catalog::{quote_ident, QualifiedName, Relation, Snapshot};
 use tenantguard_tenant_model::{Tenancy, TenantModel};
+use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
 
 use crate::literal;
@@ -233,6 +234,24 @@ impl RowBuilder<'_> {
     }
 
     /// `value` as a literal of `table.column`'s type.
+    /// `alias.col = <tenant's user>` for a table whose single-column foreign key `col`
+    /// references the users table's key (none when the tenant has no user).
+    fn user_predicate(&self, table: &QualifiedName, alias: &str, tenant: &str) -> Option<String> {
+        let (users, key) = self.seeds.users.as_ref()?;
+        let user = self.seeds.user_of.get(tenant)?;
+        let rel = self.snapshot.any_relation(table)?;
+        let (c, _) = rel.foreign_keys().find(|(c, fk)| {
+            &fk.references == users
+                && fk.referenced_columns == [key.clone()]
+                && c.columns.len() == 1
+        })?;
+        Some(format!(
+            "{alias}.{} = {}",
+            quote_ident(&c.columns[0]),
+            self.typed(table, &c.columns[0], user)
+        ))
+    }
+
     pub fn typed(&self, table: &QualifiedName, column: &str, value: &str) -> String {
         let ty = self
             .snapshot
@@ -394,8 +413,11 @@ impl RowBuilder<'_> {
             .iter()
             .map(|c| format!("p.{}::text", quote_ident(c)))
             .collect();
+        // A parent with no tenant (a profile) that belongs to a user: the tenant's user's
+        // row, so B's rows never point at A's user (which would make them A's own rows).
         let pred = self
             .tenant_predicate(parent, "p", tenant, 0)
+            .or_else(|| self.user_predicate(parent, "p", tenant))
             .unwrap_or_else(|| "true".into());
         let sql = format!(
             "SELECT {} FROM {} p WHERE {pred} LIMIT 1",
@@ -470,17 +492,169 @@ impl RowBuilder<'_> {
         chain: &[QualifiedName],
         overrides: &[(String, String)],
     ) -> Result<(u32, String), String> {
-        let values = self.row_in(table, tenant, depth, chain, overrides).await?;
+        let mut values = self.row_in(table, tenant, depth, chain, overrides).await?;
+        // A CHECK the values break is solved by PostgreSQL itself, up to a few times (a row
+        // may break more than one).
+        for round in 0.. {
+            let sql = format!(
+                "{} RETURNING tableoid::oid, ctid::text",
+                insert_sql(table, &values)
+            );
+            let _ = self.client.batch_execute("SAVEPOINT tg_seed").await;
+            match self.client.query_one(&sql, &[]).await {
+                Ok(row) => {
+                    let _ = self.client.batch_execute("RELEASE SAVEPOINT tg_seed").await;
+                    return Ok((row.get(0), row.get(1)));
+                }
+                Err(e) => {
+                    let _ = self
+                        .client
+                        .batch_execute("ROLLBACK TO SAVEPOINT tg_seed; RELEASE SAVEPOINT tg_seed")
+                        .await;
+                    let fixed = match e.as_db_error() {
+                        Some(db) if round < 3 && db.code() == &SqlState::CHECK_VIOLATION => {
+                            self.satisfy_check(table, db.constraint(), &values).await
+                        }
+                        _ => None,
+                    };
+                    match fixed {
+                        Some(v) => values = v,
+                        None => {
+                            return Err(format!("inserting a row into {table}: {}", db_message(&e)))
+                        }
+                    }
+                }
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    /// Values for the columns of CHECK `constraint` of `table` that satisfy it, found by
+    /// PostgreSQL evaluating the CHECK over candidates for each column (NULL, the value tried,
+    /// the CHECK's own constants, a generic value): `values` with those columns replaced.
+    async fn satisfy_check(
+        &self,
+        table: &QualifiedName,
+        constraint: Option<&str>,
+        values: &[(String, String)],
+    ) -> Option<Vec<(String, String)>> {
+        let rel = self.snapshot.any_relation(table)?;
+        let c = rel
+            .constraints
+            .iter()
+            .find(|c| Some(c.name.as_str()) == constraint)?;
+        let def = c.check.as_deref()?;
+        let expr = def
+            .trim()
+            .trim_end_matches("NOT VALID")
+            .trim()
+            .strip_prefix("CHECK")?
+            .trim();
+        let meta = self.meta.get(&rel.oid)?;
+        let cols: Vec<&ColumnMeta> = c
+            .columns
+            .iter()
+            .filter_map(|n| meta.iter().find(|m| &m.name == n))
+            .collect();
+        if cols.is_empty() || cols.len() > 4 {
+            return None;
+        }
+        let constants = crate::predicates::check_constants(expr);
+        let mut from = vec![];
+        for (i, m) in cols.iter().enumerate() {
+            let mut cands: Vec<String> = vec![format!("NULL::{}", m.type_sql)];
+            if let Some((_, v)) = values.iter().find(|(n, _)| n == &m.name) {
+                cands.push(v.clone());
+            }
+            if m.base_type == "bool" {
+                cands.push("true".into());
+                cands.push("false".into());
+            }
+            for k in &constants {
+                cands.push(format!("{}::{}", crate::literal(k), m.type_sql));
+            }
+            if let Some(v) = value_for(m) {
+                cands.push(v);
+            }
+            cands.dedup();
+            // Each candidate is tried alone first: one that does not even cast is left out.
+            let mut ok = vec![];
+            for v in cands.into_iter().take(12) {
+                if self
+                    .client
+                    .batch_execute("SAVEPOINT tg_cand")
+                    .await
+                    .is_err()
+                {
+                    return None;
+                }
+                let fine = self.client.query(&format!("SELECT {v}"), &[]).await.is_ok();
+                let _ = self
+                    .client
+                    .batch_execute(if fine {
+                        "RELEASE SAVEPOINT tg_cand"
+                    } else {
+                        "ROLLBACK TO SAVEPOINT tg_cand; RELEASE SAVEPOINT tg_cand"
+                    })
+                    .await;
+                if fine {
+                    ok.push(format!("({v})"));
+                }
+            }
+            from.push(format!(
+                "(VALUES {}) v{i}({})",
+                ok.join(", "),
+                quote_ident(&m.name)
+            ));
+        }
+        let picked: Vec<String> = cols
+            .iter()
+            .enumerate()
+            .map(|(i, m)| format!("v{i}.{}::text", quote_ident(&m.name)))
+            .collect();
+        // Rows whose NOT NULL columns are NULL would fail anyway.
+        let not_null: Vec<String> = cols
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.not_null)
+            .map(|(i, m)| format!(" AND v{i}.{} IS NOT NULL", quote_ident(&m.name)))
+            .collect();
         let sql = format!(
-            "{} RETURNING tableoid::oid, ctid::text",
-            insert_sql(table, &values)
+            "SELECT {} FROM {} WHERE ({expr}) IS NOT FALSE{} LIMIT 1",
+            picked.join(", "),
+            from.join(" CROSS JOIN "),
+            not_null.join("")
         );
-        let row = self
+        if self
             .client
-            .query_one(&sql, &[])
+            .batch_execute("SAVEPOINT tg_cand")
             .await
-            .map_err(|e| format!("inserting a row into {table}: {}", db_message(&e)))?;
-        Ok((row.get(0), row.get(1)))
+            .is_err()
+        {
+            return None;
+        }
+        let row = self.client.query_opt(&sql, &[]).await;
+        let _ = self
+            .client
+            .batch_execute(match row {
+                Ok(_) => "RELEASE SAVEPOINT tg_cand",
+                Err(_) => "ROLLBACK TO SAVEPOINT tg_cand; RELEASE SAVEPOINT tg_cand",
+            })
+            .await;
+        let row = row.ok()??;
+        let mut out: Vec<(String, String)> = values
+            .iter()
+            .filter(|(n, _)| !cols.iter().any(|m| &m.name == n))
+            .cloned()
+            .collect();
+        for (i, m) in cols.iter().enumerate() {
+            let v = match row.get::<_, Option<String>>(i) {
+                Some(v) => format!("{}::{}", crate::literal(&v), m.type_sql),
+                None => "NULL".into(),
+            };
+            out.push((m.name.clone(), v));
+        }
+        Some(out)
     }
 }
 

@@ -210,27 +210,128 @@ pub async fn own_access(
     access: &AccessModel,
     opts: &ProveOptions,
 ) -> Result<OwnAccessMatrix> {
-    bounded(client, opts).await?;
-    let s = setup(client, snapshot, model, access, opts).await?;
-    let ctx = TableCtx {
-        rows: RowBuilder {
-            client,
-            snapshot,
-            model,
-            meta: &s.meta,
-            seeds: &s.seeds,
-        },
-        pair: &s.pair,
-        attackers: &s.attackers,
-        settings: &s.settings,
-    };
+    let trial = OwnTrial::new(client, snapshot, model, access, opts).await?;
     let mut entries = vec![];
-    for task in tasks(snapshot, model, &s.attackers) {
+    for task in tasks(snapshot, model, &trial.setup.attackers) {
         if let Task::Table(rel) = task {
-            entries.extend(own_table(&ctx, rel).await);
+            entries.extend(own_table(&trial.ctx(), rel).await);
         }
     }
     Ok(OwnAccessMatrix { entries })
+}
+
+/// What a change would do to A's own access, measured without making it: the change's
+/// statements run first in one transaction, A's own-row probes follow (each table under a
+/// savepoint), and everything is rolled back. The tenants, attackers and row seeds are chosen
+/// once, so trials of different changes are compared cell by cell.
+pub struct OwnTrial<'a> {
+    client: &'a tokio_postgres::Client,
+    snapshot: &'a Snapshot,
+    model: &'a TenantModel,
+    setup: Setup,
+}
+
+/// One trial: the matrix, and the first statement of the change that failed (its index and
+/// PostgreSQL's message; the statements after it were not run, as `fix --apply` would stop).
+#[derive(Debug, Clone)]
+pub struct TrialResult {
+    pub matrix: OwnAccessMatrix,
+    pub failed: Option<(usize, String)>,
+}
+
+impl<'a> OwnTrial<'a> {
+    pub async fn new(
+        client: &'a tokio_postgres::Client,
+        snapshot: &'a Snapshot,
+        model: &'a TenantModel,
+        access: &AccessModel,
+        opts: &ProveOptions,
+    ) -> Result<OwnTrial<'a>> {
+        bounded(client, opts).await?;
+        let setup = setup(client, snapshot, model, access, opts).await?;
+        Ok(OwnTrial {
+            client,
+            snapshot,
+            model,
+            setup,
+        })
+    }
+
+    fn ctx(&self) -> TableCtx<'_> {
+        TableCtx {
+            rows: RowBuilder {
+                client: self.client,
+                snapshot: self.snapshot,
+                model: self.model,
+                meta: &self.setup.meta,
+                seeds: &self.setup.seeds,
+            },
+            pair: &self.setup.pair,
+            attackers: &self.setup.attackers,
+            settings: &self.setup.settings,
+        }
+    }
+
+    /// Runs `change` (statements, in order, each under a savepoint; none committed), then A's
+    /// own-row probes on every tenant table, then ROLLBACK.
+    pub async fn run(&self, change: &[&str]) -> Result<TrialResult> {
+        let client = self.client;
+        let s = &self.setup.settings;
+        client
+            .batch_execute(&format!(
+                "BEGIN; SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = {}",
+                s.lock_timeout.as_millis().max(1)
+            ))
+            .await
+            .context("starting a trial transaction")?;
+        let mut failed = None;
+        for (i, sql) in change.iter().enumerate() {
+            let r = client
+                .batch_execute(&format!(
+                    "SAVEPOINT tg_change;\n{sql}\n;RELEASE SAVEPOINT tg_change"
+                ))
+                .await;
+            if let Err(e) = r {
+                let _ = client
+                    .batch_execute("ROLLBACK TO SAVEPOINT tg_change; RELEASE SAVEPOINT tg_change")
+                    .await;
+                failed = Some((i, crate::rows::db_message(&e)));
+                break;
+            }
+        }
+        let probes = client
+            .batch_execute(&format!(
+                "SET LOCAL statement_timeout = {}",
+                s.statement_timeout.as_millis().max(1)
+            ))
+            .await;
+        let mut entries = vec![];
+        if probes.is_ok() {
+            let ctx = self.ctx();
+            for task in tasks(self.snapshot, self.model, &self.setup.attackers) {
+                let Task::Table(rel) = task else { continue };
+                if client.batch_execute("SAVEPOINT tg_trial").await.is_err() {
+                    break;
+                }
+                entries.extend(match crate::attacks::seed_tenants(&ctx).await {
+                    Ok(()) => crate::own::own_probes(&ctx, rel).await,
+                    Err(why) => crate::own::skipped_all(&ctx, rel, &why),
+                });
+                let _ = client
+                    .batch_execute("ROLLBACK TO SAVEPOINT tg_trial; RELEASE SAVEPOINT tg_trial")
+                    .await;
+            }
+        }
+        client
+            .batch_execute("ROLLBACK")
+            .await
+            .context("rolling the trial back")?;
+        probes.context("setting the probes' statement timeout")?;
+        Ok(TrialResult {
+            matrix: OwnAccessMatrix { entries },
+            failed,
+        })
+    }
 }
 
 /// Runs every attack. Nothing is committed: each object's transaction ends in ROLLBACK.
