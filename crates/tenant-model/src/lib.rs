@@ -316,7 +316,7 @@ impl TenantModel {
             let mut candidates: Vec<(bool, &Relation, FkHop)> = vec![];
             for (t, con, fk) in children.get(&parent).map(Vec::as_slice).unwrap_or(&[]) {
                 let name = t.qualified_name();
-                if model.contains_key(&name) || globals.contains(&name) {
+                if model.contains_key(&name) || globals.contains(&name) || is_actor_column(con) {
                     continue;
                 }
                 let not_null = con
@@ -493,4 +493,18 @@ fn choose_root<'a>(tables: &[&'a Relation]) -> Option<(&'a Relation, String)> {
                 )
             })
         })
+}
+
+/// A foreign key that records who did something (`created_by`, `updated_by_id`): it says
+/// which user wrote the row, not whose row it is. A settings table with `updated_by` pointing
+/// at a tenant's profile is still one table shared by every tenant, so such a key is never a
+/// path to the tenant.
+fn is_actor_column(con: &tenantguard_catalog::Constraint) -> bool {
+    match con.columns.as_slice() {
+        [c] => {
+            let c = c.to_ascii_lowercase();
+            c.ends_with("_by") || c.ends_with("_by_id") || c.ends_with("_by_user_id")
+        }
+        _ => false,
+    }
 }

@@ -149,3 +149,35 @@ async fn partitions_are_covered_by_their_parent_and_no_root_is_reported_as_such(
     assert!(m.root.is_none());
     assert!(m.unresolved.as_deref().unwrap().contains("[tenant] root"));
 }
+
+/// `updated_by` records who changed a row, not whose it is: a settings table keyed by name
+/// whose only foreign key is its editor stays global; a table tenanted through a real parent
+/// key is still indirect even when it also has an actor column.
+#[tokio::test]
+async fn actor_columns_are_not_paths_to_the_tenant() {
+    let m = model(
+        "CREATE TABLE companies (id int PRIMARY KEY);
+         CREATE TABLE profiles (id int PRIMARY KEY, company_id int NOT NULL REFERENCES companies);
+         CREATE TABLE app_settings (key text PRIMARY KEY, value jsonb,
+                                    updated_by int REFERENCES profiles);
+         CREATE TABLE invoices (id int PRIMARY KEY, company_id int NOT NULL REFERENCES companies);
+         CREATE TABLE invoice_lines (id int PRIMARY KEY, invoice_id int NOT NULL REFERENCES invoices,
+                                     created_by int REFERENCES profiles);
+         CREATE TABLE notes (id int PRIMARY KEY, profile_id int NOT NULL REFERENCES profiles);",
+        &TenantConfig::default(),
+    )
+    .await;
+    assert_eq!(m.root.as_ref().unwrap().table, q("companies"));
+    assert!(
+        matches!(m.tenancy(&q("app_settings")), Some(Tenancy::Global { .. })),
+        "{:?}",
+        m.tenancy(&q("app_settings"))
+    );
+    let first_hop = |t: &str| match m.tenancy(&q(t)) {
+        Some(Tenancy::Indirect { path, .. }) => Some(path[0].columns.join(",")),
+        _ => None,
+    };
+    assert_eq!(first_hop("invoice_lines").as_deref(), Some("invoice_id"));
+    // A row that belongs to a profile (not just written by one) is the profile's tenant's.
+    assert_eq!(first_hop("notes").as_deref(), Some("profile_id"));
+}
