@@ -146,6 +146,36 @@ async fn failing_statement_line(client: &tokio_postgres::Client, text: &str) -> 
     line
 }
 
+/// Runs one migration file. Sent whole, its statements form one implicit transaction; a
+/// file that cannot run that way (`CREATE INDEX CONCURRENTLY`, `VACUUM`: "cannot run inside a
+/// transaction block"; a value added by `ALTER TYPE … ADD VALUE` used later in the file) left
+/// nothing behind and is run again one statement at a time, each committed on its own, as
+/// `psql -f` runs it.
+/// On failure: the error, and the byte offset of the statement that failed when it was run
+/// on its own.
+async fn apply_file(
+    client: &tokio_postgres::Client,
+    text: &str,
+) -> Result<(), (tokio_postgres::Error, Option<usize>)> {
+    use tokio_postgres::error::SqlState;
+    let Err(e) = client.batch_execute(text).await else {
+        return Ok(());
+    };
+    let retry = e.code().is_some_and(|c| {
+        *c == SqlState::ACTIVE_SQL_TRANSACTION || *c == SqlState::UNSAFE_NEW_ENUM_VALUE_USAGE
+    });
+    let statements = match pg_query::split_with_parser(text) {
+        Ok(s) if retry => s,
+        _ => return Err((e, None)),
+    };
+    for stmt in statements {
+        if let Err(e) = client.batch_execute(stmt).await {
+            return Err((e, Some(stmt.as_ptr() as usize - text.as_ptr() as usize)));
+        }
+    }
+    Ok(())
+}
+
 /// The migration files of `dir` in the order they apply.
 fn migration_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let list = |d: &Path| -> Result<Vec<PathBuf>> {
@@ -191,16 +221,21 @@ pub async fn load(dir: &Path, supabase_base: bool) -> Result<Loaded> {
     } else {
         cluster.create_database("migrations").await?
     };
-    let client = cluster.connect("migrations").await?;
     let mut sources = SourceMap::default();
     for path in &files {
         let shown = path.display().to_string();
         let shown = shown.strip_prefix("./").unwrap_or(&shown).to_string();
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {shown}"))?;
-        if let Err(e) = client.batch_execute(&text).await {
+        // Editors on Windows start files with a byte-order mark, which psql skips.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text).to_string();
+        // Each file in a session of its own, as `psql -f` and the Supabase CLI run them: a
+        // `SET search_path` or `SET ROLE` in one file does not reach the next.
+        let client = cluster.connect("migrations").await?;
+        if let Err((e, at)) = apply_file(&client, &text).await {
             let (line, msg) = match e.as_db_error() {
                 Some(db) => {
                     let line = match db.position() {
+                        _ if at.is_some() => at.map(|o| statement_line(&text, o)),
                         Some(tokio_postgres::error::ErrorPosition::Original(p)) => {
                             // A character position, 1-based.
                             let upto: String =
@@ -231,7 +266,12 @@ pub async fn load(dir: &Path, supabase_base: bool) -> Result<Loaded> {
         }
         sources.record(&shown, &text);
     }
-    client.batch_execute("ANALYZE").await.ok();
+    cluster
+        .connect("migrations")
+        .await?
+        .batch_execute("ANALYZE")
+        .await
+        .ok();
     Ok(Loaded {
         cluster,
         url,

@@ -79,6 +79,76 @@ fn findings(report: &Value) -> Vec<(String, String, Option<String>)> {
         .collect()
 }
 
+/// Files run as `psql -f` runs them: each in its own session (a `SET search_path` in one file
+/// does not move the next file's tables), a byte-order mark skipped, and a file that cannot run
+/// as one transaction (a new enum value used in the same file, `CREATE INDEX CONCURRENTLY`)
+/// run a statement at a time.
+#[test]
+fn migration_files_run_each_in_a_session_of_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "20260101000000_init.sql", INIT);
+    write(
+        dir.path(),
+        "20260101000001_private.sql",
+        "create schema private;\nset search_path = private;\ncreate table helpers (id int);\n",
+    );
+    write(
+        dir.path(),
+        "20260101000002_bom.sql",
+        "\u{feff}create type public.status as enum ('open');\n",
+    );
+    write(
+        dir.path(),
+        "20260101000003_enum.sql",
+        "alter type public.status add value 'closed';\n\
+         create table public.tickets (id int primary key, s public.status default 'closed');\n\
+         create index concurrently on public.tickets (s);\n",
+    );
+    // In public (where the session's default search_path puts it), not in private: its lack of
+    // RLS is reported on public.tasks.
+    write(
+        dir.path(),
+        "20260101000004_tasks.sql",
+        "create table tasks (id uuid primary key, org_id uuid not null references public.orgs (id) on delete cascade);\n\
+         create index on tasks (org_id);\n\
+         grant select on tasks to anon;\n",
+    );
+    let out = tenantguard(
+        dir.path(),
+        &[
+            "audit",
+            "--migrations",
+            "supabase/migrations",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json(&out);
+    let on_tasks: Vec<(String, String)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["object"]["name"] == "tasks")
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap().to_string(),
+                f["object"]["schema"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        on_tasks,
+        [("rls-disabled".to_string(), "public".to_string())],
+        "{report:#}"
+    );
+}
+
 #[test]
 fn migrations_folder_is_audited_without_a_database_and_findings_point_at_lines() {
     let dir = tempfile::tempdir().unwrap();
