@@ -6,7 +6,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result};
 use serde_json::json;
-use tenantguard_fix::{apply, cascade_check, plan, render_migration, ApplyOptions, PlanOptions};
+use tenantguard_fix::{
+    apply, cascade_check, guard, plan, render_migration, ApplyOptions, GuardReport, PlanOptions,
+};
 use tenantguard_report::Summary;
 
 use crate::audit::{audit_with_context, progress, AuditOptions, Source};
@@ -130,6 +132,28 @@ pub async fn run(config: &Config, args: FixArgs) -> Result<ExitCode> {
         None
     };
     let (client, _) = tenantguard_catalog::connect(&args.url).await?;
+    // The access guard: every step is tried first (rolled back) against A's own access.
+    let (fix_plan, guard) = if before.model.root.is_some() {
+        eprintln!("trying the steps against tenant A's own access (rolled back) …");
+        let opts = tenantguard_probe::ProveOptions {
+            access: Some(std::sync::Arc::new(before.access.clone())),
+            progress: None,
+            ..prove_opts()
+        };
+        let (p, g) = guard(
+            &client,
+            &before.snapshot,
+            &before.model,
+            &before.access,
+            &fix_plan,
+            args.unsafe_fixes,
+            &opts,
+        )
+        .await?;
+        (p, Some(g))
+    } else {
+        (fix_plan, None)
+    };
     eprintln!(
         "applying {} step(s) …",
         fix_plan.runnable(args.unsafe_fixes).count()
@@ -158,6 +182,9 @@ pub async fn run(config: &Config, args: FixArgs) -> Result<ExitCode> {
             }
         ));
     }
+    if let Some(g) = &guard {
+        text.push_str(&guard_text(g));
+    }
     for r in &report.not_applied_review {
         text.push_str(&format!(
             "  not applied (review, needs --unsafe-fixes): {r}\n"
@@ -174,7 +201,7 @@ pub async fn run(config: &Config, args: FixArgs) -> Result<ExitCode> {
         if args.json {
             crate::print(
                 &(serde_json::to_string_pretty(
-                    &json!({ "tool": "tenantguard", "plan": fix_plan, "applied": report }),
+                    &json!({ "tool": "tenantguard", "plan": fix_plan, "applied": report, "guard": guard }),
                 )? + "\n"),
             )?;
         }
@@ -200,6 +227,31 @@ pub async fn run(config: &Config, args: FixArgs) -> Result<ExitCode> {
         },
         _ => None,
     };
+    // What the fix really did to A's own access: the proofs' matrices before and after.
+    let regressions = match (&proof_before, &proof_after) {
+        (Some(b), Some(a)) => Some(tenantguard_fix::guard::lost(
+            &tenantguard_probe::OwnAccessMatrix {
+                entries: b.own_access.clone(),
+            },
+            &tenantguard_probe::OwnAccessMatrix {
+                entries: a.own_access.clone(),
+            },
+        )),
+        _ => None,
+    };
+    if let Some(r) = &regressions {
+        if r.is_empty() {
+            text.push_str("\nown access: tenant A can still do everything it could before\n");
+        } else {
+            text.push_str(&format!(
+                "\nown access: {} thing(s) tenant A could do before it no longer can:\n",
+                r.len()
+            ));
+            for l in r {
+                text.push_str(&format!("  {}\n", crate::terminal_safe(&l.line())));
+            }
+        }
+    }
     if let Some(a) = &after {
         text.push_str(&format!(
             "\naudit: {} → {}\n",
@@ -255,6 +307,8 @@ pub async fn run(config: &Config, args: FixArgs) -> Result<ExitCode> {
                 "proof_before": proof_before.as_ref().map(|p| &p.summary),
                 "proof_after": proof_after.as_ref().map(|p| &p.summary),
                 "cascade": cascade,
+                "guard": guard,
+                "own_access_regressions": regressions,
             }))? + "\n"),
         )?;
     } else {
@@ -263,12 +317,30 @@ pub async fn run(config: &Config, args: FixArgs) -> Result<ExitCode> {
     let clean = after
         .as_ref()
         .is_none_or(|a| a.report.summary.critical == 0 && a.report.summary.high == 0)
-        && proof_after.as_ref().is_none_or(|p| p.summary.leaks == 0);
+        && proof_after.as_ref().is_none_or(|p| p.summary.leaks == 0)
+        && regressions.as_ref().is_none_or(Vec::is_empty);
     Ok(if clean {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+fn guard_text(g: &GuardReport) -> String {
+    let mut text = String::new();
+    if let Some(n) = &g.note {
+        text.push_str(&format!("  guard: {n}\n"));
+    }
+    for w in &g.withheld {
+        text.push_str(&format!(
+            "  withheld (it would take away tenant A's own access): {}\n",
+            crate::terminal_safe(&w.summary)
+        ));
+        for l in &w.lost {
+            text.push_str(&format!("    {}\n", crate::terminal_safe(&l.line())));
+        }
+    }
+    text
 }
 
 pub async fn restore(url: &str, schemas: &[String]) -> Result<ExitCode> {

@@ -378,6 +378,20 @@ async fn open(connect: &ConnectArgs) -> Result<Opened> {
     }
 }
 
+/// Text from the database (names, messages) made safe for a terminal: control characters
+/// (newlines, escape sequences) are shown escaped, never interpreted.
+fn terminal_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 fn print(text: &str) -> Result<()> {
     let mut out = anstream::stdout();
     out.write_all(text.as_bytes())

@@ -414,8 +414,11 @@ async fn every_kind_of_fix_closes_its_finding_and_loses_no_row() {
     assert_eq!(
         out.status.code(),
         Some(0),
-        "applied: {:#}\nstderr: {}",
-        report["applied"],
+        "after: {:#}\nproof_after: {:#}\nown_access_regressions: {:#}\nafter_findings: {:#}\nstderr: {}",
+        report["after"],
+        report["proof_after"],
+        report["own_access_regressions"],
+        report["after_findings"],
         stderr(&out)
     );
     assert_eq!(report["applied"]["failed"], Value::Null);

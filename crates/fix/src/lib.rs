@@ -5,9 +5,12 @@
 //!
 //! - [`plan`](plan::plan): findings → [`Plan`].
 //! - [`quarantine`]: the data moves and `restore`.
+//! - [`guard`]: tries the steps on the database (rolled back) and withholds any that would
+//!   take away tenant A's own access.
 //! - [`apply`]: runs a plan step by step with retries, and the live cascade check.
 
 pub mod apply;
+pub mod guard;
 pub mod plan;
 pub mod quarantine;
 pub mod rewrite;
@@ -16,6 +19,7 @@ pub mod template;
 use serde::{Deserialize, Serialize};
 
 pub use apply::{apply, cascade_check, ApplyOptions, ApplyReport, CascadeCheck};
+pub use guard::{guard, GuardReport, LostAccess, WithheldStep};
 pub use plan::{plan, render_migration, PlanOptions};
 pub use quarantine::{restore, RestoreReport, QUARANTINE_SCHEMA};
 
