@@ -512,6 +512,10 @@ struct Fix {
     after_critical: Option<u64>,
     after_high: Option<u64>,
     regressions: Option<u64>,
+    /// Steps the access guard withheld (they would have taken A's own access).
+    withheld: u64,
+    /// Critical/high findings left after the fix that an applied step claimed to close.
+    claimed_left: Vec<String>,
     cascade_error: Option<String>,
 }
 
@@ -798,6 +802,45 @@ fn fix_numbers(v: &Value) -> Fix {
     f.proof_errors_after = v["proof_after"]["errors"].as_u64();
     f.after_critical = v["after"]["critical"].as_u64();
     f.after_high = v["after"]["high"].as_u64();
+    f.withheld = v["guard"]["withheld"]
+        .as_array()
+        .map_or(0, |w| w.len() as u64);
+    // `closes` names a finding as `rule schema.name` (and ` (policy "p")`).
+    let applied_summaries: BTreeSet<&str> = steps
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["summary"].as_str())
+        .collect();
+    let claimed: BTreeSet<String> = v["plan"]["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| {
+            s["summary"]
+                .as_str()
+                .is_some_and(|x| applied_summaries.contains(x))
+        })
+        .flat_map(|s| s["closes"].as_array().cloned().unwrap_or_default())
+        .filter_map(|c| c.as_str().map(String::from))
+        .collect();
+    for a in v["after_findings"].as_array().into_iter().flatten() {
+        if !matches!(a["severity"].as_str(), Some("critical" | "high")) {
+            continue;
+        }
+        let base = format!(
+            "{} {}.{}",
+            a["rule"].as_str().unwrap_or(""),
+            a["object"]["schema"].as_str().unwrap_or(""),
+            a["object"]["name"].as_str().unwrap_or("")
+        );
+        let key = match a["policy"].as_str() {
+            Some(p) => format!("{base} (policy {p:?})"),
+            None => base,
+        };
+        if claimed.contains(&key) {
+            f.claimed_left.push(key);
+        }
+    }
     let mut found = Vec::new();
     find_keys(v, "regression", &mut found);
     f.regressions = found.into_iter().filter_map(count_of).reduce(|a, b| a + b);
@@ -821,6 +864,7 @@ fn fix_json(f: &Fix) -> Value {
         "proof_errors_after": f.proof_errors_after,
         "after_critical": f.after_critical, "after_high": f.after_high,
         "own_access_regressions": f.regressions, "cascade_error": f.cascade_error,
+        "withheld": f.withheld, "claimed_left": f.claimed_left,
     })
 }
 
@@ -1061,6 +1105,8 @@ fn totals_json(rows: &[Row]) -> Value {
         "after_critical": fixes.iter().filter_map(|f| f.after_critical).sum::<u64>(),
         "after_high": fixes.iter().filter_map(|f| f.after_high).sum::<u64>(),
         "own_access_regressions": if regress.is_empty() { Value::Null } else { json!(regress.iter().sum::<u64>()) },
+        "withheld": fixes.iter().map(|f| f.withheld).sum::<u64>(),
+        "claimed_left": fixes.iter().map(|f| f.claimed_left.len()).sum::<usize>(),
     })
 }
 
