@@ -291,6 +291,9 @@ pub struct Env<'a> {
     definers: RefCell<Vec<String>>,
     /// The API role being analysed (empty: unknown, role checks are not decided).
     role: &'a str,
+    /// The analysed role carries no user identity (Supabase's `anon`: its JWT has no `sub`),
+    /// so `auth.uid()` is NULL and nothing compared equal to it is ever true.
+    anonymous: bool,
     /// Tables that hold no tenant rows and that no API role can write: who is listed there was
     /// put there by the operator (platform admins).
     admin_table: Option<&'a dyn Fn(&QualifiedName) -> bool>,
@@ -301,6 +304,9 @@ pub struct Env<'a> {
 }
 
 const MAX_DEPTH: usize = 6;
+
+/// How a platform-admin check is described (the start of its `Fact::Bound` reason).
+pub const PLATFORM_ADMIN: &str = "the caller is a platform admin";
 
 fn strings(nodes: &[Node]) -> Vec<String> {
     nodes
@@ -573,6 +579,8 @@ struct Graph {
     /// How an item came to be the caller's, by item.
     how: Vec<Option<String>>,
     unknown: Option<String>,
+    /// A conjunct compares with `auth.uid()` for a caller that has none: no row qualifies.
+    never: bool,
 }
 
 impl Graph {
@@ -583,6 +591,7 @@ impl Graph {
             links: vec![],
             how: vec![None; items + 2],
             unknown: None,
+            never: false,
         }
     }
 
@@ -712,6 +721,7 @@ impl<'a> Env<'a> {
             params: RefCell::new(vec![]),
             definers: RefCell::new(vec![]),
             role: "",
+            anonymous: false,
             admin_table: None,
             key_of: None,
             alias: None,
@@ -722,6 +732,12 @@ impl<'a> Env<'a> {
     /// are then decided, since the role claim is signed and is the role PostgREST switched to.
     pub fn with_role(mut self, role: &'a str) -> Self {
         self.role = role;
+        self
+    }
+
+    /// Whether the analysed role has no user identity (`auth.uid()` is NULL for it).
+    pub fn anonymous(mut self, yes: bool) -> Self {
+        self.anonymous = yes;
         self
     }
 
@@ -1189,6 +1205,9 @@ impl<'a> Env<'a> {
             };
         }
         let g = self.join_graph(&scope);
+        if g.never {
+            return Ok("no row: the caller has no user id, so auth.uid() is NULL".into());
+        }
         let target = first_target(sel).and_then(|t| {
             let mut col = None;
             find_column_ref(t, &mut col);
@@ -1396,6 +1415,7 @@ impl<'a> Env<'a> {
                         (Term::Inner(i, c), Term::Caller(how))
                         | (Term::Caller(how), Term::Inner(i, c)) => {
                             if how == CURRENT_USER {
+                                g.never |= self.anonymous;
                                 g.user_filters.push((i, c));
                             }
                             g.tie_caller(i, how)
@@ -1490,6 +1510,7 @@ impl<'a> Env<'a> {
             self.table_is_bound,
         );
         env.role = self.role;
+        env.anonymous = self.anonymous;
         env.admin_table = self.admin_table;
         env.key_of = self.key_of;
         env.alias = Some(alias.clone());
@@ -1585,6 +1606,8 @@ impl<'a> Env<'a> {
                         Fact::open(OpenKind::SharedRows, text())
                     }
                     Some(Source::Column(_)) => Fact::open(OpenKind::Tautology, text()),
+                    // `auth.uid() IS NOT NULL` for a caller with no user id.
+                    Some(Source::CurrentUser) if self.anonymous && !is_null => Fact::False,
                     _ => Fact::open(OpenKind::RoleOnly, text()),
                 }
             }
@@ -1778,6 +1801,8 @@ impl<'a> Env<'a> {
                     Fact::open(OpenKind::OtherColumn, text())
                 }
             }
+            // NULL = x is never true: a caller with no user id gets no row this way.
+            Source::CurrentUser if self.anonymous => Fact::False,
             Source::CurrentUser => Fact::Bound {
                 how: format!("{col} = the current user (own rows only)"),
             },
@@ -1865,6 +1890,9 @@ impl<'a> Env<'a> {
     fn exists_fact(&self, sel: &SelectStmt, text: &str) -> Fact {
         let scope = Scope::of(sel);
         let g = self.join_graph(&scope);
+        if g.never {
+            return Fact::False;
+        }
         if g.connected(g.row(), g.caller()) {
             self.observe_lookups(&scope, &g, &g.links);
             let via = (0..scope.items.len())
@@ -1909,7 +1937,7 @@ impl<'a> Env<'a> {
             if !tables.is_empty() && tables.iter().all(|t| admin(t)) {
                 return Fact::Bound {
                     how: format!(
-                        "the caller is a platform admin (listed in {}, which no API role can write)",
+                        "{PLATFORM_ADMIN} (listed in {}, which no API role can write)",
                         tables[0]
                     ),
                 };

@@ -105,6 +105,9 @@ pub struct AccessConfig {
     /// Roles the application's users act as (`anon`, `authenticated` on Supabase).
     pub api_roles: Vec<String>,
     pub trusted_settings: Vec<String>,
+    /// API roles whose callers carry no user identity: `auth.uid()` is NULL for them
+    /// (Supabase's `anon`, whose JWT has no `sub`; a signed-in user is `authenticated`).
+    pub anonymous_roles: Vec<String>,
 }
 
 impl Default for AccessConfig {
@@ -112,6 +115,7 @@ impl Default for AccessConfig {
         Self {
             api_roles: vec!["anon".into(), "authenticated".into()],
             trusted_settings: vec![],
+            anonymous_roles: vec!["anon".into()],
         }
     }
 }
@@ -177,6 +181,64 @@ fn applies_to(policy: &Policy, roles: &HashSet<String>) -> bool {
 }
 
 /// The roles to analyse: the configured API roles that exist.
+/// Whether a predicate lets only platform admins through: an AND with such a conjunct, an OR
+/// of such disjuncts, or a lookup the analyser judges to be a platform-admin check.
+fn requires_admin(env: &Env, node: &pg_query::protobuf::Node) -> bool {
+    use pg_query::protobuf::{node::Node as N, BoolExprType};
+    if let Some(N::BoolExpr(b)) = &node.node {
+        if b.boolop == BoolExprType::AndExpr as i32 {
+            return b.args.iter().any(|a| requires_admin(env, a));
+        }
+        if b.boolop == BoolExprType::OrExpr as i32 {
+            return b.args.iter().all(|a| requires_admin(env, a));
+        }
+    }
+    match env.fact(node) {
+        Fact::False => true,
+        Fact::Bound { how } => how.starts_with(crate::expr::PLATFORM_ADMIN),
+        _ => false,
+    }
+}
+
+/// A SECURITY DEFINER function that writes `table` (INSERT INTO / UPDATE in its body) and that
+/// an API role can call, or a trigger function that reads sign-up metadata the client chose
+/// (`raw_user_meta_data`): whoever reaches it writes the table past RLS.
+pub fn definer_writer(
+    snapshot: &Snapshot,
+    api_roles: &[String],
+    table: &QualifiedName,
+) -> Option<String> {
+    let names = [
+        format!("{}.{}", table.schema, table.name).to_lowercase(),
+        format!("\"{}\".\"{}\"", table.schema, table.name).to_lowercase(),
+        table.name.to_lowercase(),
+        format!("\"{}\"", table.name).to_lowercase(),
+    ];
+    snapshot.functions.iter().find_map(|f| {
+        if !f.security_definer || f.from_extension {
+            return None;
+        }
+        let body = f.body.to_lowercase();
+        let body: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
+        let writes = names.iter().any(|n| {
+            [format!("insert into {n} "), format!("insert into {n}("), format!("update {n} ")]
+                .iter()
+                .any(|w| body.contains(w.as_str()))
+        });
+        if !writes {
+            return None;
+        }
+        let trigger = f.result_type == "trigger";
+        let callable = !trigger
+            && f
+                .execute_grantees
+                .iter()
+                .any(|g| g == "PUBLIC" || api_roles.iter().any(|r| r == g));
+        let fed = trigger && (body.contains("raw_user_meta_data") || body.contains("user_metadata"));
+        (callable || fed).then(|| format!("{}.{}", f.schema, f.name))
+    })
+}
+
 pub fn analysed_roles(snapshot: &Snapshot, config: &AccessConfig) -> Vec<String> {
     config
         .api_roles
@@ -213,6 +275,8 @@ fn build_part(
         facts: RefCell::new(HashMap::new()),
         shared_facts: RefCell::new(HashMap::new()),
         effective: RefCell::new(HashMap::new()),
+        admin_memo: RefCell::new(HashMap::new()),
+        admin_assumed: RefCell::new(HashSet::new()),
     };
     let mut part = Part {
         tables: Vec::with_capacity(tables.len()),
@@ -233,16 +297,30 @@ fn build_part(
             }
         }
         part.tables.push((name.clone(), cells));
-        // Role-independent view of each policy, for policy-level rules (analysed as the
-        // first API role the policy applies to, else the first API role).
+        // Role-independent view of each policy, for policy-level rules: analysed for each
+        // API role it applies to (else the first API role), and the least bound kept — an
+        // admin branch is closed to `anon` (no user id) but not to `authenticated`.
         for p in &rel.policies {
-            let role = roles
+            let applicable: Vec<&String> = roles
                 .iter()
-                .find(|r| applies_to(p, &b.effective_roles(r)))
-                .or(roles.first())
-                .cloned()
-                .unwrap_or_else(|| "public".into());
-            let (using, check, observations) = b.policy_facts(rel, &role, p);
+                .filter(|r| applies_to(p, &b.effective_roles(r)))
+                .collect();
+            let fallback = "public".to_string();
+            let candidates: Vec<&String> = if applicable.is_empty() {
+                vec![roles.first().unwrap_or(&fallback)]
+            } else {
+                applicable
+            };
+            let rank = |f: &Fact| match f {
+                Fact::Open { .. } => 0,
+                Fact::Unknown { .. } => 1,
+                _ => 2,
+            };
+            let (using, check, observations) = candidates
+                .iter()
+                .map(|role| b.policy_facts(rel, role, p))
+                .min_by_key(|(u, c, _)| (rank(u).min(rank(c)), rank(u), rank(c)))
+                .expect("at least one role");
             part.policies.push(PolicyAnalysis {
                 table: name.clone(),
                 policy: p.name.clone(),
@@ -276,6 +354,9 @@ struct Builder<'a> {
     /// the access model of 2,000 tables from ~30–40 to ~20 ms (two cores).
     shared_facts: RefCell<HashMap<SharedKey, Vec<SharedFacts>>>,
     effective: RefCell<HashMap<String, std::rc::Rc<HashSet<String>>>>,
+    /// Platform-admin tables judged so far, and those being judged (see `is_admin_table`).
+    admin_memo: RefCell<HashMap<QualifiedName, bool>>,
+    admin_assumed: RefCell<HashSet<QualifiedName>>,
 }
 
 type PolicyFacts = (Fact, Fact, Vec<Observation>);
@@ -338,14 +419,26 @@ impl<'a> Builder<'a> {
             bound,
         )
         .with_role(role)
+        .anonymous(self.config.anonymous_roles.iter().any(|r| r == role))
         .with_admin_tables(admin)
         .with_tenant_keys(key_of)
     }
 
     /// A platform-admin lookup table: it holds no tenant rows, and no API role can add or
-    /// change its rows (no INSERT/UPDATE privilege, or RLS with no permissive policy for it).
-    /// Whoever is listed there was put there by the operator.
+    /// change its rows except callers already listed in it (or in another such table): no
+    /// INSERT/UPDATE privilege, RLS with no permissive write policy, or write policies that
+    /// all require the caller to be a platform admin already (`WITH CHECK (has_role(auth.uid(),
+    /// 'super_admin'))`). Whoever is listed there was put there by the operator. Judged as a
+    /// greatest fixpoint: while a table is being judged it is assumed to be one, which is sound
+    /// because nobody outside the set can get in. A SECURITY DEFINER function an API role may
+    /// call, or a trigger function fed by sign-up metadata, that writes the table spoils it.
     fn is_admin_table(&self, table: &QualifiedName) -> bool {
+        if let Some(&known) = self.admin_memo.borrow().get(table) {
+            return known;
+        }
+        if self.admin_assumed.borrow().contains(table) {
+            return true;
+        }
         let Some(rel) = self.snapshot.relation(table) else {
             return false;
         };
@@ -356,25 +449,65 @@ impl<'a> Builder<'a> {
         {
             return false;
         }
+        self.admin_assumed.borrow_mut().insert(table.clone());
         let roles = analysed_roles(self.snapshot, self.config);
-        !roles.iter().any(|role| {
-            let eff = self.effective_roles(role);
-            self.roles.bypasses_rls(role)
-                || ["INSERT", "UPDATE"].iter().any(|privilege| {
-                    self.roles.has_privilege(rel, role, privilege)
-                        && (!rel.rls_enabled
-                            || rel.policies.iter().any(|p| {
-                                p.permissive
-                                    && applies_to(p, &eff)
-                                    && matches!(
-                                        p.command,
-                                        PolicyCommand::All
-                                            | PolicyCommand::Insert
-                                            | PolicyCommand::Update
-                                    )
-                            }))
-                })
-        })
+        let writable = definer_writer(self.snapshot, &roles, table).is_some()
+            || roles.iter().any(|role| {
+                let eff = self.effective_roles(role);
+                self.roles.bypasses_rls(role)
+                    || ["INSERT", "UPDATE"].iter().any(|privilege| {
+                        self.roles.has_privilege(rel, role, privilege)
+                            && (!rel.rls_enabled
+                                || rel.policies.iter().any(|p| {
+                                    p.permissive
+                                        && applies_to(p, &eff)
+                                        && self.opens_write(rel, role, p, privilege)
+                                }))
+                    })
+            });
+        let assumed = {
+            let mut a = self.admin_assumed.borrow_mut();
+            a.remove(table);
+            !a.is_empty()
+        };
+        // Only a judgement that rests on no other table's assumption is final.
+        if !assumed {
+            self.admin_memo
+                .borrow_mut()
+                .insert(table.clone(), !writable);
+        }
+        !writable
+    }
+
+    /// Whether permissive policy `p` lets `role` add (`INSERT`) or change (`UPDATE`) rows of
+    /// `rel` without already being a platform admin.
+    fn opens_write(&self, rel: &Relation, role: &str, p: &Policy, privilege: &str) -> bool {
+        let writes = match (privilege, p.command) {
+            ("INSERT", PolicyCommand::All | PolicyCommand::Insert) => true,
+            ("UPDATE", PolicyCommand::All | PolicyCommand::Update) => true,
+            _ => false,
+        };
+        if !writes {
+            return false;
+        }
+        let bound = |t: &QualifiedName| self.select_is_bound(t, role);
+        let admin = |t: &QualifiedName| self.is_admin_table(t);
+        let key_of = |t: &QualifiedName| self.key_of(t);
+        let env = self.env(rel, role, &bound, &admin, &key_of);
+        let gated = |sql: &Option<String>| match sql.as_deref().map(|s| self.parse(s)) {
+            Some(parsed) => match &*parsed {
+                Ok(node) => requires_admin(&env, node),
+                Err(_) => false,
+            },
+            None => false,
+        };
+        let check = p.with_check.clone().or_else(|| p.using.clone());
+        match privilege {
+            // A new row passes WITH CHECK (USING when there is none).
+            "INSERT" => !gated(&check),
+            // An UPDATE needs a row through USING and the new row through WITH CHECK.
+            _ => !(gated(&p.using) || gated(&check)),
+        }
     }
 
     fn effective_roles(&self, role: &str) -> std::rc::Rc<HashSet<String>> {

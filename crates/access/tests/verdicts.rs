@@ -331,3 +331,82 @@ async fn sharing_analyses_across_tables_changes_no_verdict() {
     assert!(holds("seed_template_twin"));
     assert!(!holds("organizations"));
 }
+
+/// Callers with no user id, and platform-admin tables that only their own admins can write.
+/// `anon` has no `sub` in its JWT: `auth.uid()` is NULL, so a branch that compares something
+/// with it admits nothing. A role table whose only write policies require being a super admin
+/// already is as closed as one no API role can write (PostgreSQL checks WITH CHECK on every
+/// new row) — unless users may add their own rows, or a sign-up trigger copies a role the
+/// client chose into it.
+#[tokio::test]
+async fn anonymous_callers_and_self_gated_admin_tables() {
+    let (name, url) = pg_harness::fresh_database(true).await.unwrap();
+    let mut sql = String::from(
+        "CREATE TABLE organizations (id uuid PRIMARY KEY);
+         CREATE FUNCTION my_org() RETURNS uuid LANGUAGE sql STABLE AS $$ SELECT (auth.jwt() ->> 'organization_id')::uuid $$;\n",
+    );
+    for (roles, write) in [
+        ("roles_gated", "WITH CHECK (roles_gated_has(auth.uid(), 'super_admin'))"),
+        ("roles_self", "WITH CHECK (user_id = auth.uid())"),
+        ("roles_signup", "WITH CHECK (roles_signup_has(auth.uid(), 'super_admin'))"),
+    ] {
+        sql.push_str(&format!(
+            "CREATE TABLE {roles} (user_id uuid NOT NULL, role text NOT NULL);
+             ALTER TABLE {roles} ENABLE ROW LEVEL SECURITY;
+             CREATE FUNCTION {roles}_has(_uid uuid, _role text) RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER AS
+               $$ SELECT EXISTS (SELECT 1 FROM public.{roles} WHERE user_id = _uid AND role = _role) $$;
+             CREATE POLICY own ON {roles} FOR SELECT USING (user_id = auth.uid());
+             CREATE POLICY w ON {roles} FOR INSERT {write};
+             CREATE TABLE {roles}_docs (id uuid PRIMARY KEY, org_id uuid NOT NULL REFERENCES organizations);
+             ALTER TABLE {roles}_docs ENABLE ROW LEVEL SECURITY;
+             CREATE POLICY p ON {roles}_docs FOR SELECT USING (org_id = my_org() OR {roles}_has(auth.uid(), 'super_admin'));\n"
+        ));
+    }
+    sql.push_str(
+        "CREATE FUNCTION handle_new_user() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
+         BEGIN
+           INSERT INTO public.roles_signup (user_id, role) VALUES (new.id, new.raw_user_meta_data ->> 'role');
+           RETURN new;
+         END $$;
+         CREATE TABLE signed_in (id uuid PRIMARY KEY, org_id uuid NOT NULL REFERENCES organizations);
+         ALTER TABLE signed_in ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY p ON signed_in FOR SELECT USING (auth.uid() IS NOT NULL);",
+    );
+    let (snapshot, model) = snapshot_after(&name, &url, &sql).await;
+    let access = AccessModel::build(&snapshot, &model, &AccessConfig::default());
+    let outcome = |t: &str, role: &str| {
+        let v = access
+            .cells(&QualifiedName::new("public", t))
+            .iter()
+            .find(|c| c.role == role && c.command == Command::Select)
+            .unwrap_or_else(|| panic!("no cell for {t}"))
+            .verdict
+            .clone();
+        match v {
+            Verdict::TenantBound { .. } => Expect::Bound,
+            Verdict::Open { kind, .. } => Expect::Open(kind),
+            Verdict::DenyAll { .. } => Expect::Deny,
+            Verdict::CannotVerify { .. } => Expect::Unknown,
+            Verdict::NoPrivilege => panic!("Supabase grants {role} everything"),
+        }
+    };
+    let mut got = vec![];
+    for t in ["roles_gated_docs", "roles_self_docs", "roles_signup_docs", "signed_in"] {
+        for role in ["anon", "authenticated"] {
+            got.push(format!("{t} {role}: {:?}", outcome(t, role)));
+        }
+    }
+    assert_eq!(
+        got,
+        [
+            "roles_gated_docs anon: Bound",
+            "roles_gated_docs authenticated: Bound",
+            "roles_self_docs anon: Bound",
+            "roles_self_docs authenticated: Open(Membership)",
+            "roles_signup_docs anon: Bound",
+            "roles_signup_docs authenticated: Open(Membership)",
+            "signed_in anon: Deny",
+            "signed_in authenticated: Open(RoleOnly)",
+        ]
+    );
+}

@@ -139,6 +139,7 @@ impl Config {
         tenantguard_access::AccessConfig {
             api_roles: self.rls.api_roles.clone().unwrap_or(defaults.api_roles),
             trusted_settings: self.rls.trusted_settings.clone(),
+            anonymous_roles: defaults.anonymous_roles,
         }
     }
 }

@@ -151,6 +151,7 @@ async fn setting_schemas_get_setting_policies_for_their_own_roles() {
     let access = AccessConfig {
         api_roles: vec!["tg_app".into()],
         trusted_settings: vec!["app.tenant_id".into()],
+        ..AccessConfig::default()
     };
     let (before, _) = plan_for(&url, &access).await;
     let sql = policy_step(&before, "public.cards");
