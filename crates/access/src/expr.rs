@@ -1153,6 +1153,25 @@ impl<'a> Env<'a> {
         }
     }
 
+    /// The table whose primary key a sub-query selects (`SELECT id FROM quotes WHERE …`,
+    /// `SELECT q.id FROM quotes q JOIN …`): its values are row ids, not tenants.
+    fn selects_row_ids(&self, sel: &SelectStmt) -> Option<QualifiedName> {
+        let scope = Scope::of(sel);
+        let target = first_target(sel)?;
+        if !matches!(target.node, Some(N::ColumnRef(_))) {
+            return None;
+        }
+        let Term::Inner(i, col) = self.term(&scope, target) else {
+            return None;
+        };
+        let Item::Table { name, .. } = &scope.items[i] else {
+            return None;
+        };
+        let rel = self.snapshot.relation(name)?;
+        let pk = rel.primary_key()?;
+        (pk.columns.len() == 1 && pk.columns[0] == col).then(|| name.clone())
+    }
+
     /// `SELECT raw_user_meta_data ->> 'org' FROM auth.users WHERE id = auth.uid()`: filtered by
     /// the current user, but the value is one the user can edit.
     fn selects_user_metadata(&self, sel: &SelectStmt) -> bool {
@@ -1858,7 +1877,19 @@ impl<'a> Env<'a> {
                     return self.pin(ls, Source::UntrustedClaim, &|| text.clone());
                 }
                 let rs = match self.subquery_trust(sel) {
-                    Ok(how) => Source::Trusted { how },
+                    Ok(how) => match (&ls, self.selects_row_ids(sel)) {
+                        // `quote_id IN (SELECT id FROM quotes WHERE company_id = <caller's>)`:
+                        // the row's parent is one of the caller's rows, whatever column
+                        // points at it.
+                        (Source::Column(c), Some(parent))
+                            if self.tenant_key != Some(c.as_str()) =>
+                        {
+                            return Fact::Bound {
+                                how: format!("{c} is the id of a caller's row of {parent} ({how})"),
+                            };
+                        }
+                        _ => Source::Trusted { how },
+                    },
                     Err(Untrusted::Open(why)) if matches!(ls, Source::Column(_)) => {
                         return Fact::open(OpenKind::Membership, format!("{text} ({why})"))
                     }

@@ -221,20 +221,24 @@ pub fn definer_writer(
         let body = f.body.to_lowercase();
         let body: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
         let writes = names.iter().any(|n| {
-            [format!("insert into {n} "), format!("insert into {n}("), format!("update {n} ")]
-                .iter()
-                .any(|w| body.contains(w.as_str()))
+            [
+                format!("insert into {n} "),
+                format!("insert into {n}("),
+                format!("update {n} "),
+            ]
+            .iter()
+            .any(|w| body.contains(w.as_str()))
         });
         if !writes {
             return None;
         }
         let trigger = f.result_type == "trigger";
         let callable = !trigger
-            && f
-                .execute_grantees
+            && f.execute_grantees
                 .iter()
                 .any(|g| g == "PUBLIC" || api_roles.iter().any(|r| r == g));
-        let fed = trigger && (body.contains("raw_user_meta_data") || body.contains("user_metadata"));
+        let fed =
+            trigger && (body.contains("raw_user_meta_data") || body.contains("user_metadata"));
         (callable || fed).then(|| format!("{}.{}", f.schema, f.name))
     })
 }
@@ -482,11 +486,11 @@ impl<'a> Builder<'a> {
     /// Whether permissive policy `p` lets `role` add (`INSERT`) or change (`UPDATE`) rows of
     /// `rel` without already being a platform admin.
     fn opens_write(&self, rel: &Relation, role: &str, p: &Policy, privilege: &str) -> bool {
-        let writes = match (privilege, p.command) {
-            ("INSERT", PolicyCommand::All | PolicyCommand::Insert) => true,
-            ("UPDATE", PolicyCommand::All | PolicyCommand::Update) => true,
-            _ => false,
-        };
+        let writes = matches!(
+            (privilege, p.command),
+            ("INSERT", PolicyCommand::All | PolicyCommand::Insert)
+                | ("UPDATE", PolicyCommand::All | PolicyCommand::Update)
+        );
         if !writes {
             return false;
         }

@@ -82,10 +82,110 @@ pub fn raise_guards(func: &Function) -> Vec<String> {
     let Some(tree) = parse(func) else {
         return vec![];
     };
-    top_statements(&tree)
-        .iter()
-        .map_while(guard_condition)
-        .collect()
+    // `ok := EXISTS (…);` before `IF ok != true THEN RAISE …`: the guard is on the value.
+    let mut assigned: Vec<(String, String)> = vec![];
+    let mut guards = vec![];
+    for stmt in top_statements(&tree) {
+        if let Some((var, value)) = assignment(&stmt) {
+            assigned.retain(|(v, _)| *v != var);
+            assigned.push((var, value));
+            continue;
+        }
+        let Some(cond) = guard_condition(&stmt) else {
+            break;
+        };
+        guards.push(substitute_flag(&cond, &assigned).unwrap_or(cond));
+    }
+    guards
+}
+
+/// `var := expr` / `var = expr`: the variable's name and the expression's text.
+fn assignment(stmt: &Value) -> Option<(String, String)> {
+    let query = expr_text(stmt.get("PLpgSQL_stmt_assign")?.get("expr"))?;
+    let (var, value) = query.split_once(":=").or_else(|| query.split_once('='))?;
+    let var = var.trim().trim_matches('"').to_ascii_lowercase();
+    let ident = !var.is_empty() && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    ident.then(|| (var, value.trim().to_string()))
+}
+
+/// A guard written on a flag that holds a condition (`has_access != true`, `NOT has_access`,
+/// `has_access = false`, `has_access IS NOT TRUE`): the same guard on the condition itself,
+/// `NOT (<condition>)`. Judged on the parse tree.
+fn substitute_flag(cond: &str, assigned: &[(String, String)]) -> Option<String> {
+    use pg_query::protobuf::{node::Node as N, BoolTestType, Node};
+    let node = crate::expr::parse_expr(cond).ok()?;
+    let flag = |n: &Node| -> Option<String> {
+        let Some(N::ColumnRef(c)) = &n.node else {
+            return None;
+        };
+        let [f] = c.fields.as_slice() else {
+            return None;
+        };
+        let Some(N::String(s)) = &f.node else {
+            return None;
+        };
+        let name = s.sval.to_ascii_lowercase();
+        assigned
+            .iter()
+            .rev()
+            .find(|(v, _)| *v == name)
+            .map(|(_, e)| e.clone())
+    };
+    let boolean = |n: &Node| -> Option<bool> {
+        match &n.node {
+            Some(N::AConst(c)) => match &c.val {
+                Some(pg_query::protobuf::a_const::Val::Boolval(b)) => Some(b.boolval),
+                _ => None,
+            },
+            Some(N::TypeCast(tc)) => tc.arg.as_deref().and_then(|a| match &a.node {
+                Some(N::AConst(c)) => match &c.val {
+                    Some(pg_query::protobuf::a_const::Val::Sval(s)) => match s.sval.as_str() {
+                        "t" | "true" => Some(true),
+                        "f" | "false" => Some(false),
+                        _ => None,
+                    },
+                    _ => None,
+                },
+                _ => None,
+            }),
+            _ => None,
+        }
+    };
+    // The guard raises when the flag is false: the body goes on when the condition holds.
+    let negated = match &node.node {
+        Some(N::BoolExpr(b)) if b.boolop == pg_query::protobuf::BoolExprType::NotExpr as i32 => {
+            flag(b.args.first()?)
+        }
+        Some(N::AExpr(ae)) => {
+            let op: String = ae
+                .name
+                .iter()
+                .filter_map(|n| match &n.node {
+                    Some(N::String(s)) => Some(s.sval.clone()),
+                    _ => None,
+                })
+                .collect();
+            let (l, r) = (ae.lexpr.as_deref()?, ae.rexpr.as_deref()?);
+            let (value, b) = match (flag(l), boolean(r)) {
+                (Some(v), Some(b)) => (v, b),
+                _ => (flag(r)?, boolean(l)?),
+            };
+            let raises_when_false = match op.as_str() {
+                "=" => !b,
+                "<>" | "!=" => b,
+                _ => return None,
+            };
+            raises_when_false.then_some(value)?.into()
+        }
+        Some(N::BooleanTest(bt)) => {
+            let v = flag(bt.arg.as_deref()?)?;
+            (bt.booltesttype == BoolTestType::IsNotTrue as i32
+                || bt.booltesttype == BoolTestType::IsFalse as i32)
+                .then_some(v)
+        }
+        _ => None,
+    }?;
+    Some(format!("NOT ({negated})"))
 }
 
 /// What the body returns, when (after any guards) it is one `RETURN expr` or one

@@ -160,7 +160,18 @@ async fn select_verdicts_match_postgres_semantics() {
          CREATE TABLE child_of_open (id uuid PRIMARY KEY, using_true_id uuid NOT NULL REFERENCES using_true);
          ALTER TABLE child_of_open ENABLE ROW LEVEL SECURITY;
          CREATE POLICY c ON child_of_open FOR SELECT TO authenticated USING (EXISTS (SELECT 1 FROM using_true u WHERE u.id = using_true_id));
-         CREATE TABLE no_rls (id uuid PRIMARY KEY, org_id uuid NOT NULL REFERENCES organizations);",
+         CREATE TABLE no_rls (id uuid PRIMARY KEY, org_id uuid NOT NULL REFERENCES organizations);
+         -- A child bound through its parent's ids: the sub-query yields ids of the caller's
+         -- projects, not tenants; an unfiltered one, or one yielding tenants, stays open.
+         CREATE TABLE lines_by_id (id uuid PRIMARY KEY, project_id uuid NOT NULL REFERENCES projects_open);
+         ALTER TABLE lines_by_id ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY c ON lines_by_id FOR SELECT TO authenticated USING (project_id IN (SELECT p.id FROM projects_open p WHERE p.org_id = my_org()));
+         CREATE TABLE lines_by_any_id (id uuid PRIMARY KEY, project_id uuid NOT NULL REFERENCES projects_open);
+         ALTER TABLE lines_by_any_id ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY c ON lines_by_any_id FOR SELECT TO authenticated USING (project_id IN (SELECT id FROM projects_open));
+         CREATE TABLE lines_by_tenant (id uuid PRIMARY KEY, org_id uuid NOT NULL REFERENCES organizations, project_id uuid NOT NULL REFERENCES projects_open);
+         ALTER TABLE lines_by_tenant ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY c ON lines_by_tenant FOR SELECT TO authenticated USING (project_id IN (SELECT p.org_id FROM projects_open p WHERE p.org_id = my_org()));",
     );
     // The auditing role's search_path includes `auth`: pg_get_expr must still print auth.jwt().
     sql.push_str(&format!(
@@ -197,6 +208,9 @@ async fn select_verdicts_match_postgres_semantics() {
         ("child", Expect::Bound),
         ("child_of_open", Expect::Open(OpenKind::Membership)),
         ("no_rls", Expect::Open(OpenKind::RlsDisabled)),
+        ("lines_by_id", Expect::Bound),
+        ("lines_by_any_id", Expect::Open(OpenKind::Membership)),
+        ("lines_by_tenant", Expect::Open(OpenKind::OtherColumn)),
     ] {
         let v = select(t);
         if outcome(&v) != expected {
@@ -346,9 +360,15 @@ async fn anonymous_callers_and_self_gated_admin_tables() {
          CREATE FUNCTION my_org() RETURNS uuid LANGUAGE sql STABLE AS $$ SELECT (auth.jwt() ->> 'organization_id')::uuid $$;\n",
     );
     for (roles, write) in [
-        ("roles_gated", "WITH CHECK (roles_gated_has(auth.uid(), 'super_admin'))"),
+        (
+            "roles_gated",
+            "WITH CHECK (roles_gated_has(auth.uid(), 'super_admin'))",
+        ),
         ("roles_self", "WITH CHECK (user_id = auth.uid())"),
-        ("roles_signup", "WITH CHECK (roles_signup_has(auth.uid(), 'super_admin'))"),
+        (
+            "roles_signup",
+            "WITH CHECK (roles_signup_has(auth.uid(), 'super_admin'))",
+        ),
     ] {
         sql.push_str(&format!(
             "CREATE TABLE {roles} (user_id uuid NOT NULL, role text NOT NULL);
@@ -391,7 +411,12 @@ async fn anonymous_callers_and_self_gated_admin_tables() {
         }
     };
     let mut got = vec![];
-    for t in ["roles_gated_docs", "roles_self_docs", "roles_signup_docs", "signed_in"] {
+    for t in [
+        "roles_gated_docs",
+        "roles_self_docs",
+        "roles_signup_docs",
+        "signed_in",
+    ] {
         for role in ["anon", "authenticated"] {
             got.push(format!("{t} {role}: {:?}", outcome(t, role)));
         }

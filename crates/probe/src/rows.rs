@@ -515,6 +515,30 @@ impl RowBuilder<'_> {
                         Some(db) if round < 3 && db.code() == &SqlState::CHECK_VIOLATION => {
                             self.satisfy_check(table, db.constraint(), &values).await
                         }
+                        Some(db) if db.code() == &SqlState::UNIQUE_VIOLATION => {
+                            if let Some(sql) = self.upsert_made_row(table, db.constraint(), &values)
+                            {
+                                let _ = self.client.batch_execute("SAVEPOINT tg_seed").await;
+                                match self.client.query_one(&sql, &[]).await {
+                                    Ok(row) => {
+                                        let _ = self
+                                            .client
+                                            .batch_execute("RELEASE SAVEPOINT tg_seed")
+                                            .await;
+                                        return Ok((row.get(0), row.get(1)));
+                                    }
+                                    Err(_) => {
+                                        let _ = self
+                                            .client
+                                            .batch_execute(
+                                                "ROLLBACK TO SAVEPOINT tg_seed; RELEASE SAVEPOINT tg_seed",
+                                            )
+                                            .await;
+                                    }
+                                }
+                            }
+                            None
+                        }
                         _ => None,
                     };
                     match fixed {
@@ -527,6 +551,51 @@ impl RowBuilder<'_> {
             }
         }
         unreachable!("the loop returns")
+    }
+
+    /// The row a trigger already made for the parent the probe just made (a sign-up trigger
+    /// on `auth.users` creates the user's profile, keyed by the user's id): when the primary
+    /// key that clashed is one the probe chose and every key column points at a parent, the
+    /// row is that parent's, made in this (rolled-back) transaction. Taken over with the
+    /// probe's values: `INSERT … ON CONFLICT ON CONSTRAINT pk DO UPDATE`.
+    fn upsert_made_row(
+        &self,
+        table: &QualifiedName,
+        constraint: Option<&str>,
+        values: &[(String, String)],
+    ) -> Option<String> {
+        let rel = self.snapshot.any_relation(table)?;
+        let pk = rel.primary_key()?;
+        if Some(pk.name.as_str()) != constraint {
+            return None;
+        }
+        let chosen = pk
+            .columns
+            .iter()
+            .all(|c| values.iter().any(|(n, _)| n == c));
+        let parented = pk.columns.iter().all(|c| {
+            rel.foreign_keys()
+                .any(|(con, _)| con.columns.len() == 1 && &con.columns[0] == c)
+        });
+        if !chosen || !parented {
+            return None;
+        }
+        let set: Vec<String> = values
+            .iter()
+            .filter(|(n, _)| !pk.columns.contains(n))
+            .map(|(n, _)| format!("{0} = EXCLUDED.{0}", quote_ident(n)))
+            .collect();
+        let action = if set.is_empty() {
+            // Touch the row so RETURNING yields it.
+            format!("UPDATE SET {0} = EXCLUDED.{0}", quote_ident(&pk.columns[0]))
+        } else {
+            format!("UPDATE SET {}", set.join(", "))
+        };
+        Some(format!(
+            "{} ON CONFLICT ON CONSTRAINT {} DO {action} RETURNING tableoid::oid, ctid::text",
+            insert_sql(table, values),
+            quote_ident(&pk.name)
+        ))
     }
 
     /// Values for the columns of CHECK `constraint` of `table` that satisfy it, found by

@@ -502,6 +502,52 @@ async fn policy_not_tenant_bound() {
     assert!(fix.contains("DROP POLICY IF EXISTS wipe"), "{fix}");
 }
 
+/// A read-only `USING (true)` whose author says the rows are public ("Anyone can view
+/// services" on a booking site) is still reported, as a medium question, not a critical leak.
+/// The same words on a write, or a `true` without them, stay critical.
+#[tokio::test]
+async fn policy_not_tenant_bound_published_catalogue() {
+    let mut sql = String::new();
+    sql.push_str(&tenant_table(
+        "services",
+        &[("\"Anyone can view services\"", "FOR SELECT USING (true)")],
+    ));
+    sql.push_str(&tenant_table(
+        "otp_codes",
+        &[("\"Anyone can update OTP codes\"", "FOR UPDATE USING (true)")],
+    ));
+    sql.push_str(&tenant_table(
+        "invoices",
+        &[("read", "FOR SELECT USING (true)")],
+    ));
+    sql.push_str(&isolated_table("projects"));
+    let db = database(&sql).await;
+    // Ground truth: every caller reads both tenants' services.
+    assert_eq!(visible(&db, &alice(), "services").await, 2);
+    let findings = audit(&db).await;
+    let severity = |t: &str| {
+        finding(
+            &findings,
+            "policy-not-tenant-bound",
+            &format!("table:public.{t}"),
+        )
+        .severity
+    };
+    assert_eq!(severity("services"), Severity::Medium);
+    assert_eq!(severity("otp_codes"), Severity::Critical);
+    assert_eq!(severity("invoices"), Severity::Critical);
+    let f = finding(
+        &findings,
+        "policy-not-tenant-bound",
+        "table:public.services",
+    );
+    assert!(
+        f.message.ends_with("; the policy's name \"Anyone can view services\" says the rows are public, so this may be a public catalogue by design: confirm every tenant's rows are meant to be readable by anyone"),
+        "{}",
+        f.message
+    );
+}
+
 /// Membership written as `= ANY (ARRAY(…))` (the form membership-in-subquery recommends), or
 /// through a set-returning or SECURITY DEFINER helper (the form Supabase recommends to avoid
 /// policy recursion). Inside a SECURITY DEFINER helper the RLS of the tables it reads does not
@@ -1326,15 +1372,40 @@ async fn security_definer_exposed_guarded_by_membership() {
            AS $fn$ BEGIN
                 IF NOT is_member(_org, auth.uid()) THEN RAISE WARNING 'not a member'; END IF;
                 DELETE FROM projects WHERE org_id = _org;
-              END $fn$;",
+              END $fn$;
+         -- The check held in a flag first, then the guard on the flag.
+         CREATE FUNCTION purge_flagged(_org uuid) RETURNS void LANGUAGE plpgsql SECURITY DEFINER
+           AS $fn$ DECLARE has_access bool; BEGIN
+                has_access = (EXISTS (SELECT FROM org_members m WHERE m.user_id = auth.uid() AND m.org_id = _org));
+                IF (has_access != true) THEN RAISE EXCEPTION 'no access'; END IF;
+                DELETE FROM projects WHERE org_id = _org;
+              END $fn$;
+         -- A flag that holds something else guards nothing.
+         CREATE FUNCTION purge_flag_unrelated(_org uuid) RETURNS void LANGUAGE plpgsql SECURITY DEFINER
+           AS $fn$ DECLARE ok bool; BEGIN
+                ok = (auth.uid() IS NOT NULL);
+                IF NOT ok THEN RAISE EXCEPTION 'sign in'; END IF;
+                DELETE FROM projects WHERE org_id = _org;
+              END $fn$;
+         -- A lookup that hands out one id (which tenant a user is in), not tenant rows.
+         CREATE TABLE staff (id uuid PRIMARY KEY, org_id uuid NOT NULL REFERENCES organizations, salary int);
+         CREATE FUNCTION org_of_user(_uid uuid) RETURNS uuid LANGUAGE sql STABLE SECURITY DEFINER
+           AS $fn$ SELECT org_id FROM staff WHERE id = _uid $fn$;
+         CREATE FUNCTION salary_of_user(_uid uuid) RETURNS int LANGUAGE sql STABLE SECURITY DEFINER
+           AS $fn$ SELECT salary FROM staff WHERE id = _uid $fn$;",
         isolated_table("projects"),
     ))
     .await;
-    // Ground truth: Alice cannot purge B through the guarded function, can through the others.
-    let e = exec_as(&db, &alice(), "SELECT purge_org($B)")
+    // Ground truth: Alice cannot purge B through the guarded functions, can through the others.
+    for f in ["purge_org", "purge_flagged"] {
+        let e = exec_as(&db, &alice(), &format!("SELECT {f}($B)"))
+            .await
+            .unwrap_err();
+        assert!(e.contains("forbidden") || e.contains("no access"), "{e}");
+    }
+    exec_as(&db, &alice(), "SELECT purge_flag_unrelated($B)")
         .await
-        .unwrap_err();
-    assert!(e.contains("forbidden"), "{e}");
+        .unwrap();
     for f in ["purge_signed_in", "purge_warned"] {
         exec_as(&db, &alice(), &format!("SELECT {f}($B)"))
             .await
@@ -1344,8 +1415,10 @@ async fn security_definer_exposed_guarded_by_membership() {
     assert_eq!(
         objects_of(&findings, "security-definer-exposed"),
         [
+            "function:public.purge_flag_unrelated",
             "function:public.purge_signed_in",
-            "function:public.purge_warned"
+            "function:public.purge_warned",
+            "function:public.salary_of_user"
         ]
     );
 }

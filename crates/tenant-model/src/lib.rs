@@ -8,6 +8,9 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use serde::{Deserialize, Serialize};
 use tenantguard_catalog::{ForeignKey, QualifiedName, Relation, Snapshot};
 
+mod evidence;
+use evidence::PolicyEvidence;
+
 /// Column names that conventionally carry the tenant, each with the root tables it points at.
 const KEY_CONVENTIONS: &[(&str, &[&str])] = &[
     (
@@ -172,7 +175,27 @@ impl TenantModel {
                     .ok_or_else(|| ModelError::ConfiguredRootMissing(name.clone()))?;
                 Some((*rel, "configured in tenantguard.toml".to_string()))
             }
-            None => choose_root(&tables),
+            None => match confirm_root(choose_root(&tables), &tables) {
+                Ok(root) => root,
+                Err(why) => {
+                    return Ok(TenantModel {
+                        root: None,
+                        key_columns: config.key_columns.clone(),
+                        tables: tables
+                            .iter()
+                            .map(|r| {
+                                (
+                                    r.qualified_name(),
+                                    Tenancy::Global {
+                                        reason: "no tenant root was found".into(),
+                                    },
+                                )
+                            })
+                            .collect(),
+                        unresolved: Some(why),
+                    })
+                }
+            },
         };
         let Some((root_rel, reason)) = root else {
             return Ok(TenantModel {
@@ -228,6 +251,19 @@ impl TenantModel {
             let own = format!("{}_id", singular(&root_rel.name));
             if !key_columns.contains(&own) {
                 key_columns.push(own);
+            }
+            // Columns the policies compare with the caller's tenant and that name this root
+            // (`school_id` → `structure_schools`).
+            let ev = PolicyEvidence::of(&tables);
+            for (col, on) in &ev.by_column {
+                let names_root = on.iter().any(|t| {
+                    by_name.get(t).is_some_and(|rel| {
+                        evidence::table_named_by(rel, col, &tables).as_ref() == Some(&root_name)
+                    })
+                });
+                if names_root && !key_columns.contains(col) {
+                    key_columns.push(col.clone());
+                }
             }
             for t in &tables {
                 for (_, col, fk) in single_column_fks(t) {
@@ -397,6 +433,107 @@ impl TenantModel {
             Tenancy::Root => self.root.as_ref().map(|r| r.key.as_str()),
             _ => None,
         }
+    }
+}
+
+/// The key-column names a root would have: the conventions that point at it, its own
+/// `<singular>_id`, and every single-column foreign key to it.
+fn root_key_names(root: &Relation, tables: &[&Relation]) -> Vec<String> {
+    let root_name = root.qualified_name();
+    let mut keys: Vec<String> = KEY_CONVENTIONS
+        .iter()
+        .filter(|(_, roots)| roots.contains(&root.name.as_str()))
+        .map(|(c, _)| c.to_string())
+        .collect();
+    let own = format!("{}_id", singular(&root.name));
+    if !keys.contains(&own) {
+        keys.push(own);
+    }
+    for t in tables {
+        for (_, col, fk) in single_column_fks(t) {
+            if fk.references == root_name && !keys.iter().any(|k| k == col) {
+                keys.push(col.to_string());
+            }
+        }
+    }
+    keys
+}
+
+/// Checks a root guessed from the structure against the policies. Kept when some policy
+/// compares one of its keys with the caller; replaced by the table that the column most
+/// policies compare with the caller names (`school_id` → `structure_schools`), when there is
+/// one; refused when the schema has policies and none of them ever compares a tenant column
+/// with the caller — it then shows no tenancy for the tool to check (set `[tenant] root`).
+/// With no policies at all (tenancy kept by the application), the structure decides.
+fn confirm_root<'a>(
+    structural: Option<(&'a Relation, String)>,
+    tables: &[&'a Relation],
+) -> Result<Option<(&'a Relation, String)>, String> {
+    let ev = PolicyEvidence::of(tables);
+    if let Some((root, _)) = &structural {
+        if ev.mentions(&root_key_names(root, tables), root) {
+            return Ok(structural);
+        }
+    }
+    // Candidate roots named by the columns policies compare with the caller, by how many
+    // tables do so.
+    let mut votes: BTreeMap<QualifiedName, (usize, String)> = BTreeMap::new();
+    for (column, on) in &ev.by_column {
+        let mut targets: BTreeMap<QualifiedName, usize> = BTreeMap::new();
+        for t in on {
+            let Some(rel) = tables.iter().find(|r| r.qualified_name() == *t) else {
+                continue;
+            };
+            if let Some(target) = evidence::table_named_by(rel, column, tables) {
+                if target != *t {
+                    *targets.entry(target).or_default() += 1;
+                }
+            }
+        }
+        for (target, n) in targets {
+            let entry = votes.entry(target).or_insert((0, column.clone()));
+            if n > entry.0 {
+                *entry = (n, column.clone());
+            }
+        }
+    }
+    let best = votes
+        .into_iter()
+        .filter(|(_, (n, _))| *n >= 2)
+        .max_by(|a, b| a.1 .0.cmp(&b.1 .0).then_with(|| b.0.cmp(&a.0)));
+    if let Some((q, (n, column))) = best {
+        if let Some(rel) = tables.iter().find(|r| r.qualified_name() == q) {
+            return Ok(Some((
+                rel,
+                format!("the policies of {n} tables compare {column} with the caller's tenant"),
+            )));
+        }
+    }
+    // Refused only when every table carrying its key has RLS on with policies of its own that
+    // never look at the tenant: the schema opens them on purpose. A tenant table with RLS off
+    // keeps the root (that is a finding, not a design).
+    let deliberately_open = |root: &Relation| {
+        let keys = root_key_names(root, tables);
+        let carriers: Vec<&&Relation> = tables
+            .iter()
+            .filter(|t| t.qualified_name() != root.qualified_name())
+            .filter(|t| keys.iter().any(|k| t.column(k).is_some()))
+            .collect();
+        !carriers.is_empty()
+            && carriers
+                .iter()
+                .all(|t| t.rls_enabled && t.policies.iter().any(|p| p.permissive))
+    };
+    match structural {
+        Some((root, _)) if ev.any_policy && deliberately_open(root) => Err(format!(
+            "{} looks like a tenant root by its name and foreign keys, but no policy compares \
+             {} (or any other column) with the caller's tenant, so the schema shows no tenancy \
+             to check (every table carrying it has RLS on with policies that never look at the \
+             tenant); if it is multi-tenant, set [tenant] root in tenantguard.toml",
+            root.qualified_name(),
+            root_key_names(root, tables).join(", ")
+        )),
+        other => Ok(other),
     }
 }
 

@@ -181,3 +181,89 @@ async fn actor_columns_are_not_paths_to_the_tenant() {
     // A row that belongs to a profile (not just written by one) is the profile's tenant's.
     assert_eq!(first_hop("notes").as_deref(), Some("profile_id"));
 }
+
+async fn supabase_model(sql: &str) -> TenantModel {
+    let (name, url) = pg_harness::fresh_database(true).await.unwrap();
+    pg_harness::shared()
+        .connect(&name)
+        .await
+        .unwrap()
+        .batch_execute(sql)
+        .await
+        .unwrap();
+    let (client, _) = connect(&url).await.unwrap();
+    let snapshot = load_snapshot(&client, &SnapshotOptions::default())
+        .await
+        .unwrap();
+    TenantModel::infer(&snapshot, &TenantConfig::default()).unwrap()
+}
+
+/// The policies say which column is the tenant. `school_id` has no foreign key and no
+/// conventional name, while `subject_id` is the most referenced: the structure alone picked
+/// `subjects`. The policies compare `school_id` with the caller's school on every table.
+#[tokio::test]
+async fn policies_name_the_root_when_the_structure_cannot() {
+    let m = supabase_model(
+        "CREATE TABLE structure_schools (id uuid PRIMARY KEY);
+         CREATE TABLE profiles (id uuid PRIMARY KEY, school_id uuid);
+         CREATE FUNCTION get_user_school_id() RETURNS uuid LANGUAGE sql STABLE SECURITY DEFINER AS
+           $$ SELECT school_id FROM public.profiles WHERE id = auth.uid() $$;
+         CREATE TABLE subjects (id uuid PRIMARY KEY, school_id uuid NOT NULL);
+         CREATE TABLE lessons (id uuid PRIMARY KEY, school_id uuid NOT NULL, subject_id uuid REFERENCES subjects);
+         CREATE TABLE grades (id uuid PRIMARY KEY, school_id uuid NOT NULL, subject_id uuid REFERENCES subjects);
+         DO $$ DECLARE t text; BEGIN
+           FOREACH t IN ARRAY ARRAY['subjects', 'lessons', 'grades'] LOOP
+             EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
+             EXECUTE format('CREATE POLICY s ON %I FOR SELECT TO authenticated USING (school_id = get_user_school_id())', t);
+           END LOOP;
+         END $$;",
+    )
+    .await;
+    let root = m.root.as_ref().expect("a root");
+    assert_eq!(root.table, q("structure_schools"));
+    assert_eq!(
+        root.reason,
+        "the policies of 3 tables compare school_id with the caller's tenant"
+    );
+    assert_eq!(direct(&m, "lessons").as_deref(), Some("school_id"));
+}
+
+/// A single-company CRM: `companies` is named like a tenant root and `contacts.company_id`
+/// points at it, but every policy is `USING (true)`: the schema keeps no tenancy, and guessing
+/// one would report every table as a cross-tenant leak. With RLS off on a table that carries
+/// the key, the structure stands (that is a finding, not a design).
+#[tokio::test]
+async fn no_root_when_every_policy_ignores_the_tenant() {
+    let crm = "CREATE TABLE companies (id bigint PRIMARY KEY);
+         CREATE TABLE contacts (id bigint PRIMARY KEY, company_id bigint REFERENCES companies);
+         CREATE TABLE deals (id bigint PRIMARY KEY, company_id bigint REFERENCES companies);
+         CREATE TABLE sales (id bigint PRIMARY KEY, user_id uuid);
+         ALTER TABLE companies ENABLE ROW LEVEL SECURITY;
+         ALTER TABLE contacts ENABLE ROW LEVEL SECURITY;
+         ALTER TABLE sales ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY r ON companies FOR SELECT TO authenticated USING (true);
+         CREATE POLICY r ON contacts FOR SELECT TO authenticated USING (true);
+         CREATE POLICY r ON sales FOR SELECT TO authenticated USING (user_id = auth.uid());";
+    let open = supabase_model(&format!(
+        "{crm}
+         ALTER TABLE deals ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY r ON deals FOR ALL TO authenticated USING (true) WITH CHECK (true);"
+    ))
+    .await;
+    assert!(open.root.is_none(), "{:?}", open.root);
+    assert_eq!(
+        open.unresolved.as_deref(),
+        Some(
+            "public.companies looks like a tenant root by its name and foreign keys, but no \
+             policy compares company_id (or any other column) with the caller's tenant, so the \
+             schema shows no tenancy to check (every table carrying it has RLS on with policies \
+             that never look at the tenant); if it is multi-tenant, set [tenant] root in \
+             tenantguard.toml"
+        )
+    );
+    let rls_off = supabase_model(crm).await;
+    assert_eq!(
+        rls_off.root.as_ref().map(|r| r.table.clone()),
+        Some(q("companies"))
+    );
+}

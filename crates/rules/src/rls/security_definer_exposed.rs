@@ -96,6 +96,56 @@ fn read_only(sql: &str) -> bool {
     })
 }
 
+/// A read-only SQL function returning one id-typed value that is the tenant key or the
+/// primary key of the table it reads: what it hands out is an identifier, not tenant data.
+fn returns_one_id(ctx: &Context, f: &Function, statements: &[String]) -> bool {
+    if f.language != "sql"
+        || !matches!(
+            f.result_type.as_str(),
+            "uuid" | "integer" | "bigint" | "smallint"
+        )
+        || !statements.iter().all(|s| read_only(s))
+    {
+        return false;
+    }
+    let Some(sel) = statements.last().and_then(|s| parse_select(s).ok()) else {
+        return false;
+    };
+    use pg_query::protobuf::node::Node as N;
+    let (Some(target), [from]) = (
+        sel.target_list.first().and_then(|t| match &t.node {
+            Some(N::ResTarget(rt)) => rt.val.as_deref(),
+            _ => None,
+        }),
+        sel.from_clause.as_slice(),
+    ) else {
+        return false;
+    };
+    let (Some(N::ColumnRef(c)), Some(N::RangeVar(rv))) = (&target.node, &from.node) else {
+        return false;
+    };
+    let Some(column) = c.fields.last().and_then(|f| match &f.node {
+        Some(N::String(s)) => Some(s.sval.clone()),
+        _ => None,
+    }) else {
+        return false;
+    };
+    let table = QualifiedName::new(
+        if rv.schemaname.is_empty() {
+            "public"
+        } else {
+            &rv.schemaname
+        },
+        rv.relname.clone(),
+    );
+    let pk = ctx
+        .snapshot
+        .relation(&table)
+        .and_then(|r| r.primary_key())
+        .is_some_and(|pk| pk.columns == [column.clone()]);
+    pk || ctx.model.tenant_key_of(&table) == Some(column.as_str())
+}
+
 /// API roles that may execute `f` (directly, through PUBLIC, or a granted role).
 pub(crate) fn api_executors(ctx: &Context, f: &Function) -> Vec<String> {
     let roles = Roles::new(ctx.snapshot);
@@ -153,6 +203,11 @@ pub fn check(rule: &Rule, ctx: &Context) -> Vec<Finding> {
             // A read-only predicate (`is_member(_org, _uid)` run as its owner to avoid RLS
             // recursion) hands out no rows: one bit, whether a row exists.
             if f.result_type == "boolean" && statements.iter().all(|s| read_only(s)) {
+                return None;
+            }
+            // `SELECT org_id FROM profiles WHERE id = _uid`: one id (which tenant a user is
+            // in), not tenant rows.
+            if returns_one_id(ctx, f, &statements) {
                 return None;
             }
             // `IF NOT is_member(_org, auth.uid()) THEN RAISE …`: it checks the caller first.
