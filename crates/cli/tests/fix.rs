@@ -788,7 +788,7 @@ fn open_projects_schema() -> String {
            ('11111111-1111-1111-1111-111111111111', 'a'), ('22222222-2222-2222-2222-222222222222', 'b');",
     );
     sql.push_str(&template_policy("projects"));
-    sql.push_str("CREATE POLICY \"public read\" ON projects FOR SELECT USING (true);");
+    sql.push_str("CREATE POLICY \"read all\" ON projects FOR SELECT USING (true);");
     sql
 }
 
@@ -822,7 +822,7 @@ async fn safe_fixes_only_without_unsafe_flag() {
         .collect();
     assert_eq!(review.len(), 1, "{review:?}");
     assert!(
-        review[0].contains("public.projects") && review[0].contains("public read"),
+        review[0].contains("public.projects") && review[0].contains("read all"),
         "{review:?}"
     );
     assert_eq!(report["applied"]["failed"], Value::Null);
@@ -837,10 +837,10 @@ async fn safe_fixes_only_without_unsafe_flag() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(policies, ["public read", "tenant_isolation"]);
+    assert_eq!(policies, ["read all", "tenant_isolation"]);
     let qual: String = client
         .query_one(
-            "SELECT pg_get_expr(polqual, polrelid) FROM pg_policy WHERE polname = 'public read'",
+            "SELECT pg_get_expr(polqual, polrelid) FROM pg_policy WHERE polname = 'read all'",
             &[],
         )
         .await

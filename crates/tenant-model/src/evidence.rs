@@ -161,7 +161,7 @@ fn parse_expr(sql: &str) -> Option<Node> {
     }
 }
 
-/// Columns compared with what the caller brings: `col = f(…)`, `col = (SELECT …)`,
+/// Columns compared with what the caller brings: `col = f(…)`, `claims ? col`, `col = (SELECT …)`,
 /// `col IN (SELECT …)`, `col = ANY (…)`, `f(…, col, …)`, and — when the policy reads the caller
 /// at all (`auth.…`, a JWT, a setting) — `col = other.col` inside its sub-queries.
 fn compared_columns(expr: &Node, sql: &str) -> Vec<String> {
@@ -177,7 +177,12 @@ fn compared_columns(expr: &Node, sql: &str) -> Vec<String> {
             let (Some(l), Some(r)) = (ae.lexpr.as_deref(), ae.rexpr.as_deref()) else {
                 return;
             };
-            if strings(&ae.name).join("") != "=" {
+            // Equality, and the jsonb membership operators a claim list is read with
+            // (`auth.jwt() -> 'app_metadata' -> 'tenants' ? tenant`, `claims @> …`).
+            if !matches!(
+                strings(&ae.name).join("").as_str(),
+                "=" | "?" | "?|" | "?&" | "@>" | "<@"
+            ) {
                 return;
             }
             for (a, b) in [(l, r), (r, l)] {

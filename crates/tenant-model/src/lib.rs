@@ -517,7 +517,11 @@ fn confirm_root<'a>(
         let carriers: Vec<&&Relation> = tables
             .iter()
             .filter(|t| t.qualified_name() != root.qualified_name())
-            .filter(|t| keys.iter().any(|k| t.column(k).is_some()))
+            .filter(|t| {
+                keys.iter().any(|k| t.column(k).is_some())
+                    || t.foreign_keys()
+                        .any(|(_, fk)| fk.references == root.qualified_name())
+            })
             .collect();
         !carriers.is_empty()
             && carriers

@@ -267,3 +267,39 @@ async fn no_root_when_every_policy_ignores_the_tenant() {
         Some(q("companies"))
     );
 }
+
+/// A claim list read with jsonb's `?`: `app_metadata.tenants ? tenant` compares the tenant
+/// column with what the caller's JWT carries, so the structural root stands. With the check gone
+/// (`USING (true)`) on every table that carries the tenant, the schema has no tenancy.
+#[tokio::test]
+async fn claim_list_membership_confirms_the_root() {
+    let schema = |check: &str| {
+        format!(
+            "CREATE TABLE tenants (id text PRIMARY KEY);
+             CREATE TABLE tickets (id bigint PRIMARY KEY, tenant text NOT NULL REFERENCES tenants);
+             CREATE TABLE tenant_permissions (user_id uuid, tenant_id text REFERENCES tenants);
+             ALTER TABLE tenant_permissions ENABLE ROW LEVEL SECURITY;
+             CREATE POLICY r ON tenant_permissions FOR SELECT TO authenticated
+               USING (user_id = auth.uid());
+             ALTER TABLE tenants ENABLE ROW LEVEL SECURITY;
+             ALTER TABLE tickets ENABLE ROW LEVEL SECURITY;
+             CREATE POLICY r ON tenants FOR SELECT TO authenticated
+               USING ({});
+             CREATE POLICY r ON tickets FOR SELECT TO authenticated
+               USING ({});",
+            check.replace("COL", "id"),
+            check.replace("COL", "tenant"),
+        )
+    };
+    let claims = supabase_model(&schema(
+        "COALESCE(((auth.jwt() -> 'app_metadata') -> 'tenants') ? COL, false)",
+    ))
+    .await;
+    assert_eq!(
+        claims.root.as_ref().map(|r| r.table.clone()),
+        Some(q("tenants"))
+    );
+    assert_eq!(direct(&claims, "tickets").as_deref(), Some("tenant"));
+    let open = supabase_model(&schema("true")).await;
+    assert!(open.root.is_none(), "{:?}", open.root);
+}
