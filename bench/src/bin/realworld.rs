@@ -492,6 +492,8 @@ struct Audit {
     proof_status: BTreeMap<String, u64>,
     attacks: u64,
     skipped: u64,
+    /// Attacks with no meaning on their object (not counted as skipped).
+    not_applicable: u64,
     leaks: u64,
     errors: u64,
     leak_tables: BTreeSet<String>,
@@ -706,6 +708,7 @@ fn audit_numbers(v: &Value) -> Audit {
     let summary = &proof["summary"];
     a.attacks = u(&summary["attacks"]);
     a.skipped = u(&summary["skipped"]);
+    a.not_applicable = u(&summary["not_applicable"]);
     a.leaks = u(&summary["leaks"]);
     a.errors = u(&summary["errors"]);
     for r in proof["results"].as_array().into_iter().flatten() {
@@ -715,7 +718,15 @@ fn audit_numbers(v: &Value) -> Audit {
             }
         }
     }
-    a.unflagged_leak_tables = a.leak_tables.difference(&flagged).cloned().collect();
+    // A function's results are named with its arguments (`public.f(p uuid)`), its findings by
+    // name: compare by name.
+    let by_name = |t: &String| t.split_once('(').map_or(t.as_str(), |(n, _)| n).to_string();
+    a.unflagged_leak_tables = a
+        .leak_tables
+        .iter()
+        .filter(|t| !flagged.contains(&by_name(t)))
+        .cloned()
+        .collect();
     a.root = v["model"]["root"].as_str().map(String::from);
     a
 }
@@ -725,7 +736,7 @@ fn audit_json(a: &Audit) -> Value {
         "root": a.root,
         "critical": a.critical, "high": a.high, "confirmed": a.confirmed,
         "proof_status": a.proof_status,
-        "attacks": a.attacks, "skipped": a.skipped, "leaks": a.leaks, "errors": a.errors,
+        "attacks": a.attacks, "skipped": a.skipped, "not_applicable": a.not_applicable, "leaks": a.leaks, "errors": a.errors,
         "leak_tables": a.leak_tables,
         "leaks_without_critical_high_finding": a.unflagged_leak_tables,
     })
@@ -1090,6 +1101,7 @@ fn totals_json(rows: &[Row]) -> Value {
         "confirmed": ok.iter().map(|a| a.confirmed).sum::<u64>(),
         "attacks": ok.iter().map(|a| a.attacks).sum::<u64>(),
         "skipped": ok.iter().map(|a| a.skipped).sum::<u64>(),
+        "not_applicable": ok.iter().map(|a| a.not_applicable).sum::<u64>(),
         "leaks": ok.iter().map(|a| a.leaks).sum::<u64>(),
         "proof_errors": ok.iter().map(|a| a.errors).sum::<u64>(),
         "leak_tables_without_finding": ok.iter().map(|a| a.unflagged_leak_tables.len()).sum::<usize>(),

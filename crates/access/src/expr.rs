@@ -2070,23 +2070,14 @@ pub fn caller_guard(
     if guards.is_empty() {
         return None;
     }
-    let columns = func
-        .identity_arguments
-        .split(',')
-        .filter_map(|decl| {
-            let words: Vec<&str> = decl.split_whitespace().collect();
-            let name = match words.as_slice() {
-                [mode, name, _, ..] if matches!(*mode, "IN" | "INOUT" | "VARIADIC") => *name,
-                [name, _, ..] => *name,
-                _ => return None,
-            };
-            Some(tenantguard_catalog::Column {
-                name: name.trim_matches('"').to_string(),
-                type_name: String::new(),
-                not_null: false,
-                has_default: false,
-                position: 0,
-            })
+    let columns = crate::plpgsql::argument_names(func)
+        .into_iter()
+        .map(|name| tenantguard_catalog::Column {
+            name,
+            type_name: String::new(),
+            not_null: false,
+            has_default: false,
+            position: 0,
         })
         .collect();
     let args = Relation {

@@ -188,6 +188,75 @@ fn substitute_flag(cond: &str, assigned: &[(String, String)]) -> Option<String> 
     Some(format!("NOT ({negated})"))
 }
 
+/// The names of a function's arguments, from its identity arguments (`_org uuid, IN x int`).
+pub fn argument_names(func: &Function) -> Vec<String> {
+    func.identity_arguments
+        .split(',')
+        .filter_map(|decl| {
+            let words: Vec<&str> = decl.split_whitespace().collect();
+            let name = match words.as_slice() {
+                [mode, name, _, ..] if matches!(*mode, "IN" | "INOUT" | "VARIADIC") => *name,
+                [name, _, ..] => *name,
+                _ => return None,
+            };
+            Some(name.trim_matches('"').to_string())
+        })
+        .collect()
+}
+
+/// Rows a body hands out on every call, whatever else it does.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Unconditional {
+    /// The text of each top-level `RETURN QUERY` (outside any IF, loop or CASE).
+    pub queries: Vec<String>,
+    /// The body's own variables (not its arguments): a query that filters on one of them may
+    /// filter on something the body looked up about the caller.
+    pub locals: Vec<String>,
+}
+
+/// The top-level `RETURN QUERY` statements of a body that never raises an error and handles no
+/// exception: nothing can stop the call before they run. `None` when the body raises, catches,
+/// or is not PL/pgSQL.
+pub fn unconditional_returns(func: &Function) -> Option<Unconditional> {
+    let tree = parse(func)?;
+    fn stops(v: &Value) -> bool {
+        match v {
+            Value::Object(m) => m.iter().any(|(k, val)| {
+                let raise = k == "PLpgSQL_stmt_raise"
+                    && val
+                        .get("elog_level")
+                        .and_then(Value::as_i64)
+                        .is_none_or(|l| l >= 21);
+                raise || k == "exceptions" || stops(val)
+            }),
+            Value::Array(a) => a.iter().any(stops),
+            _ => false,
+        }
+    }
+    if stops(&tree) {
+        return None;
+    }
+    let queries = top_statements(&tree)
+        .iter()
+        .filter_map(|s| expr_text(s.get("PLpgSQL_stmt_return_query")?.get("query")))
+        .collect();
+    let args = argument_names(func);
+    let locals = tree
+        .get(0)
+        .and_then(|f| f.get("PLpgSQL_function"))
+        .and_then(|f| f.get("datums"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|d| {
+            let (_, inner) = d.as_object()?.iter().next()?;
+            inner.get("refname")?.as_str().map(str::to_ascii_lowercase)
+        })
+        .filter(|n| !args.iter().any(|a| a.eq_ignore_ascii_case(n)))
+        .collect();
+    Some(Unconditional { queries, locals })
+}
+
 /// What the body returns, when (after any guards) it is one `RETURN expr` or one
 /// `RETURN QUERY select` (optionally followed by a bare `RETURN`), and declares nothing that
 /// the returned text could read.

@@ -623,13 +623,33 @@ async fn prepare<'a>(ctx: &TableCtx<'a>, rel: &'a Relation) -> Result<Target<'a>
     })
 }
 
-/// The statement for one attack, or why it does not apply.
+/// Why an attack was not run.
+enum NotRun {
+    /// It has no meaning on this object (reported as not applicable).
+    Meaningless(String),
+    /// It could not be run (reported as skipped: something was left untested).
+    Cannot(String),
+}
+
+impl From<String> for NotRun {
+    fn from(why: String) -> Self {
+        NotRun::Cannot(why)
+    }
+}
+
+impl From<&str> for NotRun {
+    fn from(why: &str) -> Self {
+        NotRun::Cannot(why.into())
+    }
+}
+
+/// The statement for one attack, or why it is not run.
 fn statements(
     ctx: &TableCtx<'_>,
     t: &Target<'_>,
     attacker: &Attacker,
     attack: Attack,
-) -> Result<Vec<Statement>, String> {
+) -> Result<Vec<Statement>, NotRun> {
     let (a, b) = (&ctx.pair.attacker, &ctx.pair.victim);
     let table = t.name.sql();
     let is_root = matches!(t.tenancy, Tenancy::Root);
@@ -666,10 +686,10 @@ fn statements(
             .collect()),
         Attack::Insert => {
             if is_root {
-                return Err(
+                return Err(NotRun::Meaningless(
                     "the root's rows are the tenants: creating one is not another tenant's data"
                         .into(),
-                );
+                ));
             }
             let row = t
                 .insert_row
@@ -697,11 +717,11 @@ fn statements(
         }
         Attack::Move => {
             let (Tenancy::Direct { column, .. }, true) = (&t.tenancy, attacker.has_tenant) else {
-                return Err(if attacker.has_tenant {
+                return Err(NotRun::Meaningless(if attacker.has_tenant {
                     "only tables with their own tenant key have rows to move".into()
                 } else {
                     "this caller has no tenant of its own".into()
-                });
+                }));
             };
             let (oid, tid) = t.a_row.as_ref().ok_or("A has no row here to move")?;
             let k = quote_ident(column);
@@ -818,7 +838,8 @@ async fn run_one(
     let res = table_result(t, attacker, attack);
     let variants = match statements(ctx, t, attacker, attack) {
         Ok(s) => s,
-        Err(why) => return res(Outcome::Skipped, 0, why),
+        Err(NotRun::Cannot(why)) => return res(Outcome::Skipped, 0, why),
+        Err(NotRun::Meaningless(why)) => return res(Outcome::NotApplicable, 0, why),
     };
     // The first leak wins; else blocked if any variant was blocked; else the first error.
     let mut outcomes = vec![];

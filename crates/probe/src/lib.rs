@@ -120,6 +120,10 @@ pub enum Outcome {
     Skipped,
     /// Not a leak of rows, but something the attacker learns (the existence oracle).
     Info,
+    /// The attack has no meaning here (creating a root row is creating a tenant; a table
+    /// without a tenant key of its own has no rows to move; a caller without a tenant has
+    /// nothing of its own to move). Not counted as skipped: nothing was left untested.
+    NotApplicable,
 }
 
 impl Outcome {
@@ -130,6 +134,7 @@ impl Outcome {
             Outcome::Error => "error",
             Outcome::Skipped => "skipped",
             Outcome::Info => "info",
+            Outcome::NotApplicable => "not_applicable",
         }
     }
 }
@@ -186,6 +191,9 @@ pub struct ProofSummary {
     pub errors: usize,
     pub skipped: usize,
     pub info: usize,
+    /// Attacks that have no meaning on their object (see [`Outcome::NotApplicable`]).
+    #[serde(default)]
+    pub not_applicable: usize,
     /// Objects (tables, views, functions) with at least one leak.
     pub leaking_objects: usize,
 }
@@ -237,6 +245,7 @@ impl ProofReport {
             errors: count(Outcome::Error),
             skipped: count(Outcome::Skipped),
             info: count(Outcome::Info),
+            not_applicable: count(Outcome::NotApplicable),
             leaking_objects: leaking.len(),
         }
     }

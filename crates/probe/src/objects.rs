@@ -3,12 +3,12 @@
 
 use tenantguard_catalog::{quote_ident, Function, QualifiedName, Relation, RelationKind};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::Client;
 
 use crate::attacker::Attacker;
-use crate::attacks::{begin, Settings};
+use crate::attacks::{begin, seed_tenants, TableCtx};
 use crate::rows::db_message;
-use crate::{literal, Attack, AttackResult, ObjectKind, Outcome, TenantPair};
+use crate::{literal, Attack, AttackResult, ObjectKind, Outcome};
+use tenantguard_tenant_model::Tenancy;
 
 fn kind_of(rel: &Relation) -> ObjectKind {
     match rel.kind {
@@ -39,14 +39,11 @@ fn call_refused(e: &tokio_postgres::Error) -> (Outcome, String) {
 }
 
 /// Reads B's rows through a view (or materialized view) that exposes the tenant key `key`.
-pub async fn attack_view(
-    client: &Client,
-    view: &Relation,
-    key: &str,
-    pair: &TenantPair,
-    attackers: &[Attacker],
-    settings: &Settings,
-) -> Vec<AttackResult> {
+/// When B has no rows in the view (a database with no rows, or a made-up B), one row of B is
+/// seeded in each tenant table the view's definition names, inside the rolled-back transaction.
+pub async fn attack_view(ctx: &TableCtx<'_>, view: &Relation, key: &str) -> Vec<AttackResult> {
+    let (client, pair, attackers, settings) =
+        (ctx.rows.client, ctx.pair, ctx.attackers, ctx.settings);
     let name = view.qualified_name();
     let res = |role: &str, outcome, rows, detail: String| AttackResult {
         table: name.to_string(),
@@ -63,7 +60,9 @@ pub async fn attack_view(
         quote_ident(key),
         literal(&pair.victim)
     );
-    if let Err(e) = begin(client, settings, true).await {
+    // Read-write only to seed; read-only again before any attacker reads (PostgreSQL lets a
+    // transaction turn read-only at any point, never back).
+    if let Err(e) = begin(client, settings, settings.read_only).await {
         return attackers
             .iter()
             .map(|a| {
@@ -76,10 +75,26 @@ pub async fn attack_view(
             })
             .collect();
     }
-    let total = client
-        .query_one(&count_sql, &[])
+    let count = || async {
+        client
+            .query_one(&count_sql, &[])
+            .await
+            .map(|r| r.get::<_, i64>(0) as u64)
+    };
+    let mut total = count().await;
+    if matches!(total, Ok(0)) && !settings.read_only {
+        if let (Ok(()), Some(definition)) = (seed_tenants(ctx).await, &view.view_definition) {
+            if seed_named_tables(ctx, definition).await > 0 {
+                total = count().await;
+            }
+        }
+    }
+    if let Err(e) = client
+        .batch_execute("SET LOCAL transaction_read_only = on")
         .await
-        .map(|r| r.get::<_, i64>(0) as u64);
+    {
+        total = Err(e);
+    }
     let mut out = vec![];
     for attacker in attackers {
         let r = match &total {
@@ -93,7 +108,12 @@ pub async fn attack_view(
                 &attacker.label,
                 Outcome::Skipped,
                 0,
-                "B has no rows in this view (views are only read, never seeded)".into(),
+                if settings.read_only {
+                    "B has no rows in this view (--read-only seeds none)".into()
+                } else {
+                    "B has no rows in this view, and none could be seeded in the tables it reads"
+                        .into()
+                },
             ),
             Ok(total) => {
                 let became = client
@@ -192,13 +212,12 @@ fn unknown_id(key_type: &str) -> String {
 /// answer for B is data about B. Functions whose arguments cannot all be filled with a tenant
 /// id are listed as untested.
 pub async fn attack_function(
-    client: &Client,
+    ctx: &TableCtx<'_>,
     f: &Function,
     key_type: &str,
-    pair: &TenantPair,
-    attackers: &[Attacker],
-    settings: &Settings,
 ) -> Vec<AttackResult> {
+    let (client, pair, attackers, settings) =
+        (ctx.rows.client, ctx.pair, ctx.attackers, ctx.settings);
     let name = QualifiedName::new(&f.schema, &f.name);
     let shown = format!("{}({})", name, f.identity_arguments);
     let res = |role: &str, outcome, rows, detail: String| AttackResult {
@@ -228,11 +247,6 @@ pub async fn attack_function(
     if settings.read_only {
         return untested("--read-only: functions may write, so they are not called".into());
     }
-    if pair.synthesized.contains(&pair.victim) {
-        return untested(
-            "untested: tenant B was made up and has no rows, so no answer could reveal any".into(),
-        );
-    }
     if types.is_empty() || types.iter().any(|t| t != key_type) {
         return untested(format!(
             "untested: its arguments ({}) cannot all be filled with a tenant id of type {key_type}",
@@ -261,6 +275,22 @@ pub async fn attack_function(
     };
     if let Err(e) = begin(client, settings, false).await {
         return untested(format!("could not start a transaction: {e}"));
+    }
+    // A made-up B has no rows for an answer to reveal: give it one in each tenant table the
+    // function's body names (inside the transaction, rolled back with it).
+    if pair.synthesized.contains(&pair.victim) {
+        let seeded = match seed_tenants(ctx).await {
+            Ok(()) => seed_named_tables(ctx, &f.body).await,
+            Err(_) => 0,
+        };
+        if seeded == 0 {
+            let _ = client.batch_execute("ROLLBACK").await;
+            return untested(
+                "untested: tenant B was made up, and no row of B could be made in a table the \
+                 function reads, so no answer could reveal any"
+                    .into(),
+            );
+        }
     }
     let unknown = unknown_id(key_type);
     let mut out = vec![];
@@ -332,6 +362,45 @@ pub async fn attack_function(
     out
 }
 
+/// Whether `body` names `table` as an identifier (`tasks`, `public.tasks`, `"tasks"`), not as
+/// part of a longer one (`tasks_done`). A filter for what to seed, not a claim about the body.
+fn names_table(body: &str, table: &str) -> bool {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '$';
+    body.match_indices(table).any(|(i, _)| {
+        let before = body[..i].chars().next_back();
+        let after = body[i + table.len()..].chars().next();
+        !before.is_some_and(word) && !after.is_some_and(word)
+    })
+}
+
+/// Seeds one row of B in every tenant table the function body names (each under a savepoint,
+/// a table that cannot be seeded is left out); how many were seeded.
+async fn seed_named_tables(ctx: &TableCtx<'_>, body: &str) -> usize {
+    let client = ctx.rows.client;
+    let body = body.to_lowercase();
+    let mut seeded = 0;
+    for (table, tenancy) in &ctx.rows.model.tables {
+        if !matches!(tenancy, Tenancy::Direct { .. } | Tenancy::Indirect { .. })
+            || !names_table(&body, &table.name.to_lowercase())
+        {
+            continue;
+        }
+        if client.batch_execute("SAVEPOINT tg_fn_seed").await.is_err() {
+            break;
+        }
+        let ok = ctx.rows.seed(table, &ctx.pair.victim, 0).await.is_ok();
+        let _ = client
+            .batch_execute(if ok {
+                "RELEASE SAVEPOINT tg_fn_seed"
+            } else {
+                "ROLLBACK TO SAVEPOINT tg_fn_seed; RELEASE SAVEPOINT tg_fn_seed"
+            })
+            .await;
+        seeded += usize::from(ok);
+    }
+    seeded
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,5 +412,13 @@ mod tests {
         assert_eq!(argument_types("VARIADIC ids uuid[]"), ["uuid[]"]);
         assert_eq!(argument_types("n character varying"), ["character varying"]);
         assert!(argument_types("").is_empty());
+    }
+
+    #[test]
+    fn names_table_as_a_whole_identifier() {
+        assert!(names_table("select * from public.tasks where", "tasks"));
+        assert!(names_table("from \"tasks\" t", "tasks"));
+        assert!(!names_table("from tasks_done", "tasks"));
+        assert!(!names_table("from my_tasks", "tasks"));
     }
 }

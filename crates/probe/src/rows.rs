@@ -454,6 +454,21 @@ impl RowBuilder<'_> {
         if nullable && chain.contains(parent) {
             return Ok(None);
         }
+        // Building a tenant's root row: a nullable pointer from it to a tenanted table
+        // (`schools.principal_id` → a profile of that school) is left NULL, as its parent could
+        // only point back at a root row that does not exist yet.
+        let building_root = self
+            .model
+            .root
+            .as_ref()
+            .is_some_and(|r| chain.contains(&r.table));
+        let tenanted = matches!(
+            self.tenancy(parent),
+            Some(Tenancy::Direct { .. } | Tenancy::Indirect { .. })
+        );
+        if nullable && building_root && tenanted {
+            return Ok(None);
+        }
         let (oid, ctid) = Box::pin(self.seed_in(parent, tenant, depth + 1, chain, &[])).await?;
         let sql = format!(
             "SELECT {} FROM {} p WHERE p.tableoid = {oid} AND p.ctid = {}::tid",

@@ -404,14 +404,8 @@ pub async fn prove(
                 let Some(task) = tasks.get(i) else { break };
                 let results = match task {
                     Task::Table(rel) => attack_table(&ctx, rel).await,
-                    Task::View(view, key) => (
-                        attack_view(client, view, key, pair, attackers, settings).await,
-                        vec![],
-                    ),
-                    Task::Function(f) => (
-                        attack_function(client, f, key_type, pair, attackers, settings).await,
-                        vec![],
-                    ),
+                    Task::View(view, key) => (attack_view(&ctx, view, key).await, vec![]),
+                    Task::Function(f) => (attack_function(&ctx, f, key_type).await, vec![]),
                 };
                 let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                 if let Some(p) = &opts.progress {

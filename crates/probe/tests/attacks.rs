@@ -566,7 +566,9 @@ async fn move_leaks_through_with_check_true() {
     assert!(d.contains("row-level security"), "{d}");
     for role in [ANON, NO_CLAIM] {
         for table in ["public.notes_move", "public.notes_safe"] {
-            check_skipped(&r, table, role, Attack::Move, "no tenant of its own");
+            let m = result(&r, table, role, Attack::Move);
+            assert_eq!(m.outcome, Outcome::NotApplicable, "{}", m.detail);
+            assert!(m.detail.contains("no tenant of its own"), "{}", m.detail);
         }
     }
 }
@@ -1022,13 +1024,9 @@ async fn indirectly_tenanted_child_tables() {
             "tenant key",
         );
     }
-    check_skipped(
-        &r,
-        "public.comments_safe",
-        AUTH,
-        Attack::Move,
-        "own tenant key",
-    );
+    let m = result(&r, "public.comments_safe", AUTH, Attack::Move);
+    assert_eq!(m.outcome, Outcome::NotApplicable, "{}", m.detail);
+    assert!(m.detail.contains("own tenant key"), "{}", m.detail);
     let d = &result(&r, "public.comments_open", AUTH, Attack::Read).detail;
     assert!(d.contains("read 3 of B's 3"), "{d}");
 }
@@ -1672,4 +1670,103 @@ async fn a_definer_function_that_raises_for_another_tenant_is_blocked() {
         assert_eq!((x.outcome, x.rows), BLOCKED, "{role}: {}", x.detail);
         assert!(x.detail.contains("forbidden"), "{}", x.detail);
     }
+}
+
+/// A migrations-only schema (no tenants, no rows) where the root's row points back into a
+/// tenanted table (`organizations.owner_member_id → members`, `members.org_id →
+/// organizations`), and two SECURITY DEFINER functions take a tenant id: one answers for any
+/// tenant, one raises unless the caller is a member. With made-up tenants the root row is
+/// built with the cyclic pointer left NULL, B's rows are seeded in the tables the function
+/// bodies name, and the unguarded function is caught answering for B.
+#[tokio::test]
+async fn made_up_tenants_reach_cyclic_roots_and_definer_functions() {
+    let member = "EXISTS (SELECT 1 FROM public.members m
+                          WHERE m.org_id = p AND m.user_id = (SELECT auth.uid()))";
+    let db = bare_database(&format!(
+        "CREATE TABLE organizations (id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+                                     name text NOT NULL, owner_member_id uuid);
+         CREATE TABLE members (id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+                               org_id uuid NOT NULL REFERENCES organizations ON DELETE CASCADE,
+                               user_id uuid NOT NULL REFERENCES auth.users ON DELETE CASCADE);
+         ALTER TABLE organizations ADD FOREIGN KEY (owner_member_id) REFERENCES members;
+         ALTER TABLE organizations ENABLE ROW LEVEL SECURITY;
+         ALTER TABLE members ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY self ON members FOR SELECT TO authenticated USING (user_id = (SELECT auth.uid()));
+         CREATE POLICY mine ON organizations FOR SELECT TO authenticated
+           USING (id IN (SELECT m.org_id FROM members m WHERE m.user_id = (SELECT auth.uid())));
+         CREATE TABLE invoices (id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+                                org_id uuid NOT NULL REFERENCES organizations ON DELETE CASCADE,
+                                total int NOT NULL);
+         ALTER TABLE invoices ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY mine ON invoices FOR ALL TO authenticated
+           USING (org_id IN (SELECT m.org_id FROM members m WHERE m.user_id = (SELECT auth.uid())));
+         CREATE FUNCTION public.invoice_count(p uuid) RETURNS bigint
+           LANGUAGE sql SECURITY DEFINER SET search_path = ''
+           AS $fn$ SELECT count(*) FROM public.invoices WHERE org_id = p $fn$;
+         CREATE FUNCTION public.invoice_count_checked(p uuid) RETURNS bigint
+           LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+           AS $fn$ BEGIN
+             IF NOT {member} THEN RAISE EXCEPTION 'forbidden'; END IF;
+             RETURN (SELECT count(*) FROM public.invoices WHERE org_id = p);
+           END $fn$;
+         CREATE VIEW invoice_totals AS SELECT org_id, total FROM invoices;"
+    ))
+    .await;
+    let r = prove_default(&db, ProveOptions::default()).await;
+    // A view over a tenant table reads B's seeded row past RLS (it runs as its owner).
+    check(&r, "public.invoice_totals", AUTH, Attack::Read, LEAK1);
+    // Attacks without meaning are not applicable, not skipped.
+    assert_eq!(
+        outcome(&r, "public.organizations", AUTH, Attack::Insert),
+        (Outcome::NotApplicable, 0)
+    );
+    assert_eq!(
+        outcome(&r, "public.invoices", ANON, Attack::Move),
+        (Outcome::NotApplicable, 0)
+    );
+    assert_eq!(
+        r.summary.not_applicable,
+        r.results
+            .iter()
+            .filter(|x| x.outcome == Outcome::NotApplicable)
+            .count()
+    );
+    assert_eq!(r.tenants.as_ref().unwrap().synthesized.len(), 2);
+    // The root's rows were built despite the cycle: its attacks ran.
+    check(&r, "public.organizations", AUTH, Attack::Read, BLOCKED);
+    check(&r, "public.invoices", AUTH, Attack::Read, BLOCKED);
+    check(
+        &r,
+        "public.invoice_count(p uuid)",
+        AUTH,
+        Attack::Call,
+        LEAK1,
+    );
+    check(
+        &r,
+        "public.invoice_count_checked(p uuid)",
+        AUTH,
+        Attack::Call,
+        BLOCKED,
+    );
+    assert!(
+        !r.results.iter().any(|x| x.outcome == Outcome::Skipped
+            && (x.table.starts_with("public.organizations")
+                || x.table.starts_with("public.invoice"))),
+        "{}",
+        listing(&r)
+    );
+    let left: i64 = pg_harness::shared()
+        .connect(&db.name)
+        .await
+        .unwrap()
+        .query_one(
+            "SELECT (SELECT count(*) FROM auth.users) + (SELECT count(*) FROM organizations)
+                  + (SELECT count(*) FROM members) + (SELECT count(*) FROM invoices)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0, "rows left behind");
 }

@@ -531,6 +531,7 @@ fn outcome_cell(r: &AttackResult) -> (&'static str, String) {
         Outcome::Error => ("o-error", "error".into()),
         Outcome::Skipped => ("o-skip", "–".into()),
         Outcome::Info => ("o-info", "info".into()),
+        Outcome::NotApplicable => ("o-skip", "n/a".into()),
     }
 }
 
@@ -564,7 +565,7 @@ fn proof(out: &mut String, p: &ProofReport, report: &AuditReport) {
     let _ = writeln!(
         out,
         "<p class=\"meta\">{} attacks in {:.1} s: {} leak(s) on {} object(s), {} blocked, {} \
-         error(s), {} skipped, {} info. Every attack ran in a transaction that was rolled back.</p>",
+         error(s), {} skipped, {} info, {} not applicable. Every attack ran in a transaction that was rolled back.</p>",
         s.attacks,
         p.elapsed_ms as f64 / 1000.0,
         s.leaks,
@@ -572,7 +573,8 @@ fn proof(out: &mut String, p: &ProofReport, report: &AuditReport) {
         s.blocked,
         s.errors,
         s.skipped,
-        s.info
+        s.info,
+        s.not_applicable
     );
     out.push_str(
         "<div class=\"legend\"><span><span class=\"sw\" style=\"background:#dcfce7\"></span>ok = blocked</span>\

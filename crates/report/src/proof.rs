@@ -30,6 +30,7 @@ fn cell(r: &AttackResult) -> String {
         Outcome::Error => "error".into(),
         Outcome::Skipped => "-".into(),
         Outcome::Info => "info".into(),
+        Outcome::NotApplicable => "n/a".into(),
     }
 }
 
@@ -146,7 +147,7 @@ pub fn render_proof_text(p: &ProofReport) -> String {
     let s = &p.summary;
     let _ = writeln!(
         out,
-        "{} attacks in {:.1} s: {} leak(s) on {} object(s), {} blocked, {} error(s), {} skipped, {} info",
+        "{} attacks in {:.1} s: {} leak(s) on {} object(s), {} blocked, {} error(s), {} skipped, {} info, {} not applicable",
         s.attacks,
         p.elapsed_ms as f64 / 1000.0,
         s.leaks,
@@ -154,7 +155,8 @@ pub fn render_proof_text(p: &ProofReport) -> String {
         s.blocked,
         s.errors,
         s.skipped,
-        s.info
+        s.info,
+        s.not_applicable
     );
     if p.claims_suspect && s.leaks == 0 {
         let _ = writeln!(

@@ -1423,6 +1423,76 @@ async fn security_definer_exposed_guarded_by_membership() {
     );
 }
 
+/// A definer that looks the caller up, but only to mask columns, still returns any tenant's
+/// rows (zopro's `get_company_for_user`). One that filters its rows on what it looked up, or
+/// returns them only in a branch on it, or raises first, does not.
+#[tokio::test]
+async fn security_definer_exposed_caller_lookup_that_masks_only() {
+    let db = database(&format!(
+        "{}
+         CREATE TABLE org_members (org_id uuid NOT NULL REFERENCES organizations, user_id uuid NOT NULL);
+         INSERT INTO org_members VALUES ($A, $ALICE), ($B, $BOB);
+         CREATE FUNCTION project_card(_org uuid) RETURNS TABLE (id uuid, owner uuid)
+           LANGUAGE plpgsql STABLE SECURITY DEFINER
+           AS $fn$ DECLARE is_admin boolean; BEGIN
+                SELECT EXISTS (SELECT 1 FROM org_members m WHERE m.user_id = auth.uid() AND m.org_id = _org)
+                  INTO is_admin;
+                RETURN QUERY SELECT p.id, CASE WHEN is_admin THEN p.org_id END
+                             FROM projects p WHERE p.org_id = _org;
+              END $fn$;
+         CREATE FUNCTION my_projects_by_lookup() RETURNS SETOF projects
+           LANGUAGE plpgsql STABLE SECURITY DEFINER
+           AS $fn$ DECLARE v_org uuid; BEGIN
+                SELECT m.org_id INTO v_org FROM org_members m WHERE m.user_id = auth.uid();
+                RETURN QUERY SELECT * FROM projects p WHERE p.org_id = v_org;
+              END $fn$;
+         CREATE FUNCTION project_card_branch(_org uuid) RETURNS SETOF projects
+           LANGUAGE plpgsql STABLE SECURITY DEFINER
+           AS $fn$ DECLARE ok boolean; BEGIN
+                SELECT EXISTS (SELECT 1 FROM org_members m WHERE m.user_id = auth.uid() AND m.org_id = _org)
+                  INTO ok;
+                IF ok THEN
+                  RETURN QUERY SELECT * FROM projects p WHERE p.org_id = _org;
+                END IF;
+              END $fn$;
+         CREATE FUNCTION project_card_raises(_org uuid) RETURNS SETOF projects
+           LANGUAGE plpgsql STABLE SECURITY DEFINER
+           AS $fn$ DECLARE ok boolean; BEGIN
+                SELECT EXISTS (SELECT 1 FROM org_members m WHERE m.user_id = auth.uid() AND m.org_id = _org)
+                  INTO ok;
+                IF NOT ok THEN RAISE EXCEPTION 'forbidden'; END IF;
+                RETURN QUERY SELECT * FROM projects p WHERE p.org_id = _org;
+              END $fn$;",
+        isolated_table("projects"),
+    ))
+    .await;
+    // Ground truth: Alice reads B's project through project_card only.
+    let of_b = |f: &str| format!("SELECT count(*) FROM {f}($B)");
+    assert_eq!(count_as(&db, &alice(), &of_b("project_card")).await, 1);
+    assert_eq!(
+        count_as(&db, &alice(), &of_b("project_card_branch")).await,
+        0
+    );
+    let e = exec_as(&db, &alice(), &of_b("project_card_raises"))
+        .await
+        .unwrap_err();
+    assert!(e.contains("forbidden"), "{e}");
+    let mine = "SELECT count(*) FROM my_projects_by_lookup() WHERE org_id = $B";
+    assert_eq!(count_as(&db, &alice(), mine).await, 0);
+
+    let findings = audit(&db).await;
+    assert_eq!(
+        objects_of(&findings, "security-definer-exposed"),
+        ["function:public.project_card"]
+    );
+    let f = finding(
+        &findings,
+        "security-definer-exposed",
+        "function:public.project_card",
+    );
+    assert_eq!(f.evidence["tables"], json!(["public.projects"]));
+}
+
 /// The lookup the policies trust (a profile's org_id, a members row) is writable by the caller:
 /// a user repoints their own profile, or inserts themselves into another tenant's members.
 /// Pinned lookups (column grants, a WITH CHECK on the column, a guard trigger, an invitation

@@ -146,6 +146,54 @@ fn returns_one_id(ctx: &Context, f: &Function, statements: &[String]) -> bool {
     pk || ctx.model.tenant_key_of(&table) == Some(column.as_str())
 }
 
+/// The top-level `RETURN QUERY` statements of a PL/pgSQL body that nothing can stop (no RAISE,
+/// no exception handler) and that choose their rows without the caller: they do not pin the
+/// caller themselves, and neither their WHERE, joins, HAVING nor CTEs read one of the body's
+/// own variables (which may hold what it looked up about the caller). A variable used only in
+/// the select list (`CASE WHEN is_admin THEN c.secret END`) masks columns, not rows.
+fn open_returns(ctx: &Context, f: &Function) -> Vec<String> {
+    let Some(u) = tenantguard_access::plpgsql::unconditional_returns(f) else {
+        return vec![];
+    };
+    u.queries
+        .into_iter()
+        .filter(|q| !pins_caller(ctx.snapshot, q))
+        .filter(|q| {
+            let Ok(sel) = parse_select(q) else {
+                return false;
+            };
+            let mut parts: Vec<&pg_query::protobuf::Node> = sel.from_clause.iter().collect();
+            parts.extend(sel.where_clause.as_deref());
+            parts.extend(sel.having_clause.as_deref());
+            let with = sel
+                .with_clause
+                .as_ref()
+                .map(|w| w.ctes.clone())
+                .unwrap_or_default();
+            parts.extend(with.iter());
+            !parts.iter().any(|p| reads_variable(p, &u.locals))
+        })
+        .collect()
+}
+
+/// Whether an expression mentions one of `names` as a bare identifier.
+fn reads_variable(node: &pg_query::protobuf::Node, names: &[String]) -> bool {
+    use pg_query::protobuf::node::Node as N;
+    let Some(n) = &node.node else { return false };
+    let bare = |c: &pg_query::protobuf::ColumnRef| match c.fields.as_slice() {
+        [f] => {
+            matches!(&f.node, Some(N::String(s)) if names.iter().any(|v| v.eq_ignore_ascii_case(&s.sval)))
+        }
+        _ => false,
+    };
+    if let N::ColumnRef(c) = n {
+        return bare(c);
+    }
+    n.nodes()
+        .iter()
+        .any(|(child, ..)| matches!(child, pg_query::NodeRef::ColumnRef(c) if bare(c)))
+}
+
 /// API roles that may execute `f` (directly, through PUBLIC, or a granted role).
 pub(crate) fn api_executors(ctx: &Context, f: &Function) -> Vec<String> {
     let roles = Roles::new(ctx.snapshot);
@@ -197,9 +245,18 @@ pub fn check(rule: &Rule, ctx: &Context) -> Vec<Finding> {
                     Some(format!("REVOKE EXECUTE ON FUNCTION {sig} FROM PUBLIC, {};", callers.iter().map(|r| quote_ident(r)).collect::<Vec<_>>().join(", "))),
                 ));
             };
-            if statements.iter().any(|s| pins_caller(ctx.snapshot, s)) {
-                return None;
-            }
+            // Statements that look at the caller make the body depend on who calls, unless
+            // it also returns, on every call, rows chosen without them (`SELECT … INTO
+            // is_admin` used only to mask columns, then `RETURN QUERY … WHERE id = _company_id`).
+            let statements = if statements.iter().any(|s| pins_caller(ctx.snapshot, s)) {
+                let open = open_returns(ctx, f);
+                if open.is_empty() {
+                    return None;
+                }
+                open
+            } else {
+                statements
+            };
             // A read-only predicate (`is_member(_org, _uid)` run as its owner to avoid RLS
             // recursion) hands out no rows: one bit, whether a row exists.
             if f.result_type == "boolean" && statements.iter().all(|s| read_only(s)) {
@@ -221,6 +278,8 @@ pub fn check(rule: &Rule, ctx: &Context) -> Vec<Finding> {
                 .filter(|t| tenanted(ctx, t))
                 .filter(|t| ctx.snapshot.relation(t).is_some_and(|rel| owner_bypasses(ctx.snapshot, &f.owner, rel)))
                 .map(|t| t.to_string())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
                 .collect();
             if exposed.is_empty() {
                 return None;
